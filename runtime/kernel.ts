@@ -1,0 +1,797 @@
+// The kernel: processes on nact, their mailboxes, links, monitors, exit signals,
+// the name registry, timers and the call/reply mechanism gen_server builds on.
+//
+// A process is one nact actor. Sending appends to the process's own mailbox and,
+// if the process is idle, wakes it with ONE nact dispatch; the woken process then
+// drains up to `batch` messages inside that dispatch before yielding back to nact
+// (as OTP bounds a slice by reductions). So bulk traffic costs an array push per
+// message, and a hop between idle processes costs exactly one nact dispatch.
+// There is no second scheduler: every step of every process runs inside a nact
+// dispatch of that process, including continuations of async handlers, deaths
+// and the delivery of fatal exit signals.
+import nact from 'nact';
+import type { Env } from './env.js';
+import { CallTimeout, ExitSignal, NoProc, RuntimeError, ServerExited } from './errors.js';
+import { EventBus, type RuntimeEvent } from './events.js';
+import {
+  type Dest,
+  type DownMessage,
+  type ExitMessage,
+  type ExitReason,
+  type Name,
+  type Pid,
+  type Ref,
+  isPid,
+  reasonFromThrown,
+} from './types.js';
+
+type NactRef = ReturnType<typeof nact.spawn>;
+type NactSystem = ReturnType<typeof nact.start>;
+
+/** What a process runs. `receive` handles one message to completion (async allowed). */
+export interface ProcessBody<M = unknown> {
+  /** Label shown by `processes()`, e.g. `gen_server:job_registry`. */
+  readonly behaviour?: string;
+  /** Runs inside the process before its first message. */
+  init?(ctx: ProcessContext): void | Promise<void>;
+  receive(msg: M, ctx: ProcessContext): void | Promise<void>;
+  /** Cheap, synchronous snapshot of the process's own view (supervisors expose their children). */
+  introspect?(): unknown;
+}
+
+export interface SpawnOptions {
+  /** Register the new process under this name before it runs (fails like `register`). */
+  readonly name?: Name;
+  /** Start trapping exits before `init` runs. */
+  readonly trapExit?: boolean;
+}
+
+export interface CallOptions {
+  /** Milliseconds, or `infinity`. OTP's default is 5000. */
+  readonly timeout?: number | 'infinity';
+}
+
+/** Who is waiting for a reply; servers pass it back to `reply`. */
+export interface From {
+  readonly ref: Ref;
+  readonly pid: Pid;
+}
+
+/** The request envelope `call` puts in a server's mailbox. */
+export interface CallEnvelope {
+  readonly type: '$call';
+  readonly from: From;
+  readonly request: unknown;
+}
+
+/** The envelope `cast` puts in a server's mailbox. */
+export interface CastEnvelope {
+  readonly type: '$cast';
+  readonly msg: unknown;
+}
+
+export interface DemonitorOptions {
+  /** Also remove a DOWN for this monitor that is already in the mailbox. */
+  readonly flush?: boolean;
+}
+
+/** The operations a process can perform on itself and others (`ctx` in every callback). */
+export interface ProcessContext {
+  readonly self: Pid;
+  readonly runtime: Runtime;
+  send(dest: Dest, msg: unknown): void;
+  spawn<M>(body: ProcessBody<M>, opts?: SpawnOptions): Pid;
+  spawnLink<M>(body: ProcessBody<M>, opts?: SpawnOptions): Pid;
+  link(pid: Pid): void;
+  unlink(pid: Pid): void;
+  monitor(dest: Dest): Ref;
+  demonitor(ref: Ref, opts?: DemonitorOptions): boolean;
+  /** exit/1: end this process now with `reason` (throws; let it propagate). */
+  exit(reason: ExitReason): never;
+  /** exit/2: send an exit signal to `pid`. */
+  exit(pid: Pid, reason: ExitReason): void;
+  /** Set trap_exit; returns the previous value. */
+  trapExit(flag: boolean): boolean;
+  register(name: Name): void;
+  unregister(name: Name): void;
+  whereis(name: Name): Pid | undefined;
+  sendAfter(ms: number, dest: Dest, msg: unknown): Ref;
+  cancelTimer(ref: Ref): number | false;
+  call<R = unknown>(dest: Dest, request: unknown, opts?: CallOptions): Promise<R>;
+  cast(dest: Dest, msg: unknown): void;
+  /** Answer a call received as a `$call` envelope. */
+  reply(from: From, value: unknown): void;
+  /** Remove EXIT messages from `pid` already queued in this mailbox (OTP's unlink_flush). */
+  flushExit(pid: Pid): ExitMessage | undefined;
+}
+
+export interface ProcessInfo {
+  readonly pid: Pid;
+  readonly name: Name | undefined;
+  readonly behaviour: string;
+  readonly status: 'runnable' | 'waiting' | 'suspended';
+  readonly mailboxLen: number;
+  readonly links: readonly Pid[];
+  /** Pids this process monitors. */
+  readonly monitors: readonly Pid[];
+  /** Processes monitoring this one. */
+  readonly monitoredBy: readonly Pid[];
+  readonly trapExit: boolean;
+  /** The process that spawned it (for a supervised child, its supervisor). */
+  readonly parent: Pid | undefined;
+  readonly info: unknown;
+}
+
+export interface RuntimeOptions {
+  readonly env: Env;
+  /** Node name (`name@host:port` once distributed). */
+  readonly node?: string;
+  /** Distinguishes incarnations of a node so a stale pid never names a new process. */
+  readonly creation?: number;
+  /** Messages a process handles per nact dispatch before yielding (OTP's reductions). */
+  readonly batch?: number;
+}
+
+/** A pending call: resolved by `reply`, rejected by the server's death or the timeout. */
+class CallSlot {
+  timer: ReturnType<Env['timers']['set']> | undefined = undefined;
+  constructor(
+    readonly ref: Ref,
+    readonly target: Proc,
+    readonly resolve: (v: unknown) => void,
+    readonly reject: (e: Error) => void,
+  ) {}
+}
+
+/** Someone in the runtime (a supervisor shutting a child down) awaiting a process's exit. */
+class ExitWaiter {
+  constructor(readonly resolve: (reason: ExitReason) => void) {}
+}
+
+type Watcher = Proc | CallSlot | ExitWaiter;
+
+interface TimerEntry {
+  readonly handle: ReturnType<Env['timers']['set']>;
+  readonly due: number;
+  readonly owner: Proc | undefined;
+}
+
+const WAKE = 0;
+const DEFAULT_BATCH = 4096;
+/** Compact a partially drained mailbox once this many consumed slots sit at its head. */
+const COMPACT_AT = 65_536;
+
+// The one function every nact actor runs: its state is the process record.
+function nactWake(proc: Proc): Proc {
+  proc.wake();
+  return proc;
+}
+
+function isThenable(x: unknown): x is PromiseLike<void> {
+  return x !== undefined && x !== null && typeof (x as { then?: unknown }).then === 'function';
+}
+
+function reasonOf(thrown: unknown): ExitReason {
+  return thrown instanceof ExitSignal ? thrown.reason : reasonFromThrown(thrown);
+}
+
+/** The process record. Handlers see it only through `ProcessContext`. */
+class Proc implements ProcessContext {
+  ref!: NactRef;
+  mailbox: unknown[] | null = null;
+  head = 0;
+  links: Set<Pid> | null = null;
+  /** Monitors this process holds: ref → monitored pid. */
+  monitors: Map<Ref, Pid> | null = null;
+  /** Monitors on this process: ref → who is told. */
+  watchers: Map<Ref, Watcher> | null = null;
+  timers: Set<Ref> | null = null;
+  name: Name | undefined = undefined;
+  trapping = false;
+  alive = true;
+  started = false;
+  wakePending = false;
+  suspended = false;
+  /** A fatal exit signal waiting for this process's next dispatch. */
+  pendingExit: ExitReason | null = null;
+
+  constructor(
+    readonly runtime: Runtime,
+    readonly self: Pid,
+    readonly body: ProcessBody<never>,
+    readonly parent: Pid | undefined,
+  ) {}
+
+  // ---- scheduling -------------------------------------------------------
+
+  schedule(): void {
+    this.wakePending = true;
+    this.runtime.pendingWakes++;
+    nact.dispatch(this.ref, WAKE);
+  }
+
+  enqueue(msg: unknown): void {
+    if (!this.alive) return;
+    if (this.mailbox === null) this.mailbox = [msg];
+    else this.mailbox.push(msg);
+    // While a wake is pending or running, or an async handler is in flight, the
+    // message will be reached without another dispatch.
+    if (!this.wakePending && !this.suspended) this.schedule();
+  }
+
+  /** Make this process exit at its next dispatch (the first fatal signal wins). */
+  signalExit(reason: ExitReason): void {
+    if (!this.alive) return;
+    if (this.pendingExit === null) this.pendingExit = reason;
+    if (!this.wakePending) this.schedule();
+  }
+
+  /** Called by nact: one dispatch of this process. */
+  wake(): void {
+    this.runtime.pendingWakes--;
+    this.drain();
+    this.wakePending = false;
+    if (this.alive && !this.suspended && (this.pendingExit !== null || this.hasMail())) this.schedule();
+  }
+
+  private hasMail(): boolean {
+    return this.mailbox !== null && this.head < this.mailbox.length;
+  }
+
+  private drain(): void {
+    if (!this.alive) return;
+    if (this.pendingExit !== null) return this.die(this.pendingExit);
+    if (this.suspended) return;
+    if (!this.started) {
+      this.started = true;
+      if (this.body.init !== undefined) {
+        let r: void | Promise<void>;
+        try {
+          r = this.body.init(this);
+        } catch (e) {
+          return this.die(reasonOf(e));
+        }
+        if (isThenable(r)) return this.suspend(r);
+        if (this.pendingExit !== null) return this.die(this.pendingExit);
+      }
+    }
+    const batch = this.runtime.batch;
+    const body = this.body as ProcessBody<unknown>;
+    let mb = this.mailbox;
+    let n = 0;
+    while (mb !== null && this.head < mb.length) {
+      if (n++ === batch) {
+        this.compact();
+        return;
+      }
+      const msg = mb[this.head];
+      mb[this.head++] = undefined;
+      let r: void | Promise<void>;
+      try {
+        r = body.receive(msg, this);
+      } catch (e) {
+        return this.die(reasonOf(e));
+      }
+      if (r !== undefined && isThenable(r)) return this.suspend(r);
+      if (this.pendingExit !== null) return this.die(this.pendingExit);
+      // A handler may replace the mailbox (demonitor with flush, flushExit).
+      mb = this.mailbox;
+    }
+    if (mb !== null) {
+      mb.length = 0;
+      this.head = 0;
+    }
+  }
+
+  private compact(): void {
+    const mb = this.mailbox;
+    if (mb !== null && this.head >= COMPACT_AT && this.head * 2 >= mb.length) {
+      this.mailbox = mb.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  // An async handler: the process is suspended (its mailbox fills) until the
+  // promise settles; the outcome is applied in a fresh nact dispatch, so the
+  // continuation runs on nact like every other step.
+  private suspend(p: PromiseLike<void>): void {
+    this.suspended = true;
+    p.then(
+      () => {
+        if (!this.alive) return;
+        this.suspended = false;
+        if (!this.wakePending && (this.pendingExit !== null || this.hasMail())) this.schedule();
+      },
+      (e: unknown) => {
+        if (!this.alive) return;
+        this.suspended = false;
+        this.signalExit(reasonOf(e));
+      },
+    );
+  }
+
+  /** Terminate: runs only inside this process's own dispatch. */
+  die(reason: ExitReason): void {
+    if (!this.alive) return;
+    this.alive = false;
+    const rt = this.runtime;
+    rt.procs.delete(this.self);
+    if (this.name !== undefined) rt.names.delete(this.name);
+    if (this.timers !== null) for (const t of this.timers) rt.cancelTimer(t);
+    this.mailbox = null;
+    if (this.monitors !== null) {
+      for (const [ref, target] of this.monitors) rt.procs.get(target)?.watchers?.delete(ref);
+    }
+    if (this.links !== null) {
+      for (const pid of this.links) {
+        const other = rt.procs.get(pid);
+        if (other === undefined) continue;
+        other.links?.delete(this.self);
+        rt.deliverExit(other, this.self, reason, true);
+      }
+    }
+    if (this.watchers !== null) {
+      for (const [ref, w] of this.watchers) rt.notifyDown(w, ref, this.self, reason);
+    }
+    if (rt.events.active) {
+      rt.events.emit({ type: 'process_exited', time: rt.now(), pid: this.self, reason, name: this.name });
+    }
+    nact.stop(this.ref);
+  }
+
+  // ---- ProcessContext ---------------------------------------------------
+
+  private live(): void {
+    if (!this.alive) throw new RuntimeError('dead_process', this.self);
+  }
+
+  send(dest: Dest, msg: unknown): void {
+    if (!this.alive) return; // a dead process's lingering async code sends nothing
+    this.runtime.send(dest, msg);
+  }
+
+  spawn<M>(body: ProcessBody<M>, opts?: SpawnOptions): Pid {
+    this.live();
+    return this.runtime.spawnWith(body, opts, this, false);
+  }
+
+  spawnLink<M>(body: ProcessBody<M>, opts?: SpawnOptions): Pid {
+    this.live();
+    return this.runtime.spawnWith(body, opts, this, true);
+  }
+
+  link(pid: Pid): void {
+    this.live();
+    if (pid === this.self) return;
+    const other = this.runtime.procs.get(pid);
+    if (other === undefined) {
+      this.runtime.deliverExit(this, pid, 'noproc', true);
+      return;
+    }
+    (this.links ??= new Set()).add(pid);
+    (other.links ??= new Set()).add(this.self);
+  }
+
+  unlink(pid: Pid): void {
+    this.live();
+    this.links?.delete(pid);
+    this.runtime.procs.get(pid)?.links?.delete(this.self);
+  }
+
+  monitor(dest: Dest): Ref {
+    this.live();
+    const rt = this.runtime;
+    const ref = rt.makeRef();
+    const target = rt.resolve(dest);
+    if (target === undefined) {
+      this.enqueue({ type: 'DOWN', ref, pid: dest, reason: 'noproc' } satisfies DownMessage);
+      return ref;
+    }
+    (target.watchers ??= new Map()).set(ref, this);
+    (this.monitors ??= new Map()).set(ref, target.self);
+    return ref;
+  }
+
+  demonitor(ref: Ref, opts?: DemonitorOptions): boolean {
+    const target = this.monitors?.get(ref);
+    if (target !== undefined) {
+      this.monitors!.delete(ref);
+      this.runtime.procs.get(target)?.watchers?.delete(ref);
+    }
+    if (opts?.flush === true) this.removeFromMailbox((m) => (m as DownMessage).type === 'DOWN' && (m as DownMessage).ref === ref);
+    return true;
+  }
+
+  flushExit(pid: Pid): ExitMessage | undefined {
+    let found: ExitMessage | undefined;
+    this.removeFromMailbox((m) => {
+      const hit = (m as ExitMessage)?.type === 'EXIT' && (m as ExitMessage).from === pid;
+      if (hit && found === undefined) found = m as ExitMessage;
+      return hit;
+    });
+    return found;
+  }
+
+  private removeFromMailbox(match: (m: unknown) => boolean): void {
+    const mb = this.mailbox;
+    if (mb === null) return;
+    const rest: unknown[] = [];
+    for (let i = this.head; i < mb.length; i++) {
+      const m = mb[i];
+      if (typeof m !== 'object' || m === null || !match(m)) rest.push(m);
+    }
+    this.mailbox = rest;
+    this.head = 0;
+  }
+
+  exit(reason: ExitReason): never;
+  exit(pid: Pid, reason: ExitReason): void;
+  exit(a: ExitReason | Pid, b?: ExitReason): void {
+    if (b === undefined) throw new ExitSignal(a as ExitReason);
+    this.live();
+    this.runtime.exitFrom(this.self, a as Pid, b);
+  }
+
+  trapExit(flag: boolean): boolean {
+    const prev = this.trapping;
+    this.trapping = flag;
+    return prev;
+  }
+
+  register(name: Name): void {
+    this.live();
+    this.runtime.register(name, this.self);
+  }
+
+  unregister(name: Name): void {
+    this.runtime.unregister(name);
+  }
+
+  whereis(name: Name): Pid | undefined {
+    return this.runtime.whereis(name);
+  }
+
+  sendAfter(ms: number, dest: Dest, msg: unknown): Ref {
+    this.live();
+    return this.runtime.sendAfter(ms, dest, msg);
+  }
+
+  cancelTimer(ref: Ref): number | false {
+    return this.runtime.cancelTimer(ref);
+  }
+
+  call<R = unknown>(dest: Dest, request: unknown, opts?: CallOptions): Promise<R> {
+    if (!this.alive) return Promise.reject(new RuntimeError('dead_process', this.self));
+    return this.runtime.callFrom<R>(this, dest, request, opts);
+  }
+
+  cast(dest: Dest, msg: unknown): void {
+    if (!this.alive) return;
+    this.runtime.cast(dest, msg);
+  }
+
+  reply(from: From, value: unknown): void {
+    if (!this.alive) return;
+    this.runtime.reply(from, value);
+  }
+
+  info(): ProcessInfo {
+    const status = this.suspended ? 'suspended' : this.wakePending ? 'runnable' : 'waiting';
+    const monitoredBy: Pid[] = [];
+    if (this.watchers !== null) {
+      for (const w of this.watchers.values()) if (w instanceof Proc) monitoredBy.push(w.self);
+    }
+    return {
+      pid: this.self,
+      name: this.name,
+      behaviour: this.body.behaviour ?? 'process',
+      status,
+      mailboxLen: this.mailbox === null ? 0 : this.mailbox.length - this.head,
+      links: this.links === null ? [] : [...this.links],
+      monitors: this.monitors === null ? [] : [...this.monitors.values()],
+      monitoredBy,
+      trapExit: this.trapping,
+      parent: this.parent,
+      info: this.body.introspect?.(),
+    };
+  }
+}
+
+/** One node's process world. */
+export class Runtime {
+  readonly env: Env;
+  readonly node: string;
+  readonly creation: number;
+  readonly batch: number;
+  readonly events = new EventBus();
+  /** Stands for code outside any process (tests, main, HTTP handlers) in EXIT messages. */
+  readonly externalPid: Pid;
+  /** @internal */ readonly procs = new Map<Pid, Proc>();
+  /** @internal */ readonly names = new Map<Name, Proc>();
+  /** @internal */ pendingWakes = 0;
+  private readonly system: NactSystem;
+  private readonly pidPrefix: string;
+  private serial = 0;
+  private refSerial = 0;
+  private readonly calls = new Map<Ref, CallSlot>();
+  private readonly timerTable = new Map<Ref, TimerEntry>();
+  private stopped = false;
+
+  constructor(opts: RuntimeOptions) {
+    this.env = opts.env;
+    this.node = opts.node ?? 'nonode@nohost';
+    this.creation = opts.creation ?? 0;
+    this.batch = opts.batch ?? DEFAULT_BATCH;
+    if (!Number.isInteger(this.batch) || this.batch < 1) throw new RangeError('batch must be a positive integer');
+    this.system = nact.start();
+    this.pidPrefix = `<${this.node}.${this.creation}.`;
+    this.externalPid = `${this.pidPrefix}0>` as Pid;
+  }
+
+  now(): number {
+    return this.env.clock.now();
+  }
+
+  /** True while nact has process dispatches scheduled (drivers of virtual time wait on it). */
+  hasPendingWork(): boolean {
+    return this.pendingWakes > 0;
+  }
+
+  makeRef(): Ref {
+    return `#Ref${this.pidPrefix}${++this.refSerial}>` as Ref;
+  }
+
+  // ---- processes --------------------------------------------------------
+
+  spawn<M>(body: ProcessBody<M>, opts?: SpawnOptions): Pid {
+    return this.spawnWith(body, opts, undefined, false);
+  }
+
+  /** @internal */
+  spawnWith<M>(body: ProcessBody<M>, opts: SpawnOptions | undefined, parent: Proc | undefined, link: boolean): Pid {
+    if (this.stopped) throw new RuntimeError('noproc', 'runtime stopped');
+    const name = opts?.name;
+    if (name !== undefined) this.checkRegistrable(name);
+    const serial = ++this.serial;
+    const pid = `${this.pidPrefix}${serial}>` as Pid;
+    const proc = new Proc(this, pid, body as ProcessBody<never>, parent?.self);
+    proc.ref = nact.spawn(this.system, nactWake, `p${serial}`, { initialState: proc });
+    this.procs.set(pid, proc);
+    if (name !== undefined) {
+      proc.name = name;
+      this.names.set(name, proc);
+    }
+    if (opts?.trapExit === true) proc.trapping = true;
+    if (link && parent !== undefined) {
+      (proc.links = new Set()).add(parent.self);
+      (parent.links ??= new Set()).add(pid);
+    }
+    if (this.events.active) {
+      this.events.emit({ type: 'process_started', time: this.now(), pid, behaviour: body.behaviour ?? 'process', parent: parent?.self });
+    }
+    // A body without init has nothing to run until its first message arrives.
+    if (body.init !== undefined) proc.schedule();
+    else proc.started = true;
+    return pid;
+  }
+
+  /** @internal */
+  resolve(dest: Dest): Proc | undefined {
+    return isPid(dest) ? this.procs.get(dest) : this.names.get(dest);
+  }
+
+  /**
+   * Resolves with `pid`'s exit reason when it exits (`noproc` if it is not alive).
+   * A promise-shaped monitor for runtime code that waits inside an async handler.
+   */
+  awaitExit(pid: Pid): Promise<ExitReason> {
+    const p = this.procs.get(pid);
+    if (p === undefined) return Promise.resolve('noproc');
+    return new Promise((resolve) => (p.watchers ??= new Map()).set(this.makeRef(), new ExitWaiter(resolve)));
+  }
+
+  isAlive(pid: Pid): boolean {
+    return this.procs.has(pid);
+  }
+
+  /**
+   * Send a message. To a dead pid it is dropped (as in Erlang); to a name with no
+   * process it throws `not_registered` (Erlang's badarg).
+   */
+  send(dest: Dest, msg: unknown): void {
+    if (isPid(dest)) {
+      this.procs.get(dest)?.enqueue(msg);
+      return;
+    }
+    const proc = this.names.get(dest);
+    if (proc === undefined) throw new RuntimeError('not_registered', dest);
+    proc.enqueue(msg);
+  }
+
+  /** exit/2 from outside any process. */
+  exit(pid: Pid, reason: ExitReason): void {
+    this.exitFrom(this.externalPid, pid, reason);
+  }
+
+  /** @internal */
+  exitFrom(from: Pid, pid: Pid, reason: ExitReason): void {
+    const target = this.procs.get(pid);
+    if (target !== undefined) this.deliverExit(target, from, reason, false);
+  }
+
+  /**
+   * Deliver an exit signal. `kill` sent with exit/2 cannot be trapped; a trapping
+   * receiver gets an EXIT message (queued now, so it keeps its order with the
+   * sender's earlier messages); otherwise `normal` is ignored and anything else
+   * ends the receiver at its next dispatch, before it handles queued messages
+   * (as in Erlang, where a signal takes effect on arrival).
+   * @internal
+   */
+  deliverExit(target: Proc, from: Pid, reason: ExitReason, viaLink: boolean): void {
+    if (!target.alive) return;
+    if (!viaLink && reason === 'kill') {
+      target.signalExit('killed');
+      return;
+    }
+    if (target.trapping) {
+      target.enqueue({ type: 'EXIT', from, reason } satisfies ExitMessage);
+      return;
+    }
+    if (reason === 'normal') {
+      // exit(self(), normal) ends the caller, as in Erlang; any other normal signal is ignored.
+      if (!viaLink && from === target.self) target.signalExit('normal');
+      return;
+    }
+    target.signalExit(reason);
+  }
+
+  /** @internal */
+  notifyDown(w: Watcher, ref: Ref, pid: Pid, reason: ExitReason): void {
+    if (w instanceof Proc) {
+      w.monitors?.delete(ref);
+      w.enqueue({ type: 'DOWN', ref, pid, reason } satisfies DownMessage);
+      return;
+    }
+    if (w instanceof ExitWaiter) {
+      w.resolve(reason);
+      return;
+    }
+    this.failCall(w, reason === 'noproc' ? new NoProc(pid) : new ServerExited(reason));
+  }
+
+  // ---- registry ---------------------------------------------------------
+
+  private checkRegistrable(name: Name): void {
+    if (typeof name !== 'string' || name.length === 0 || name.charCodeAt(0) === 60) throw new RuntimeError('invalid_name', String(name));
+    if (this.names.has(name)) throw new RuntimeError('name_taken', name);
+  }
+
+  register(name: Name, pid: Pid): void {
+    this.checkRegistrable(name);
+    const proc = this.procs.get(pid);
+    if (proc === undefined) throw new RuntimeError('noproc', pid);
+    if (proc.name !== undefined) throw new RuntimeError('already_registered', `${pid} is ${proc.name}`);
+    proc.name = name;
+    this.names.set(name, proc);
+  }
+
+  unregister(name: Name): void {
+    const proc = this.names.get(name);
+    if (proc === undefined) throw new RuntimeError('not_registered', name);
+    this.names.delete(name);
+    proc.name = undefined;
+  }
+
+  whereis(name: Name): Pid | undefined {
+    return this.names.get(name)?.self;
+  }
+
+  registered(): Name[] {
+    return [...this.names.keys()];
+  }
+
+  // ---- timers -----------------------------------------------------------
+
+  /** Send `msg` to `dest` after `ms` of the env's clock. A timer to a pid dies with that pid. */
+  sendAfter(ms: number, dest: Dest, msg: unknown): Ref {
+    const ref = this.makeRef();
+    const owner = isPid(dest) ? this.procs.get(dest) : undefined;
+    if (isPid(dest) && owner === undefined) return ref; // already dead: nothing to deliver
+    const handle = this.env.timers.set(ms, () => {
+      this.timerTable.delete(ref);
+      owner?.timers?.delete(ref);
+      const target = this.resolve(dest);
+      target?.enqueue(msg);
+    });
+    this.timerTable.set(ref, { handle, due: this.now() + ms, owner });
+    if (owner !== undefined) (owner.timers ??= new Set()).add(ref);
+    return ref;
+  }
+
+  /** Cancel a timer: the milliseconds it had left, or false if it already fired or never existed. */
+  cancelTimer(ref: Ref): number | false {
+    const t = this.timerTable.get(ref);
+    if (t === undefined) return false;
+    this.timerTable.delete(ref);
+    t.owner?.timers?.delete(ref);
+    this.env.timers.clear(t.handle);
+    return Math.max(0, t.due - this.now());
+  }
+
+  // ---- call / cast / reply ------------------------------------------------
+
+  /** gen_server:call from outside any process. */
+  call<R = unknown>(dest: Dest, request: unknown, opts?: CallOptions): Promise<R> {
+    return this.callFrom<R>(undefined, dest, request, opts);
+  }
+
+  /**
+   * A call monitors the server for its duration (so a dead or dying server fails
+   * the call at once with NoProc/ServerExited) and carries a fresh ref, so a reply
+   * that arrives after the timeout matches no slot and is dropped.
+   * @internal
+   */
+  callFrom<R>(caller: Proc | undefined, dest: Dest, request: unknown, opts?: CallOptions): Promise<R> {
+    const target = this.resolve(dest);
+    if (target === undefined) return Promise.reject(new NoProc(dest));
+    if (target === caller) return Promise.reject(new RuntimeError('calling_self', dest));
+    const timeout = opts?.timeout ?? 5000;
+    return new Promise<R>((resolve, reject) => {
+      const ref = this.makeRef();
+      const slot = new CallSlot(ref, target, resolve as (v: unknown) => void, reject);
+      this.calls.set(ref, slot);
+      (target.watchers ??= new Map()).set(ref, slot);
+      if (timeout !== 'infinity') {
+        slot.timer = this.env.timers.set(timeout, () => this.failCall(slot, new CallTimeout(timeout)));
+      }
+      const envelope: CallEnvelope = { type: '$call', from: { ref, pid: caller?.self ?? this.externalPid }, request };
+      target.enqueue(envelope);
+    });
+  }
+
+  /** Answer a call. A reply for a call that already timed out or failed is dropped. */
+  reply(from: From, value: unknown): void {
+    const slot = this.calls.get(from.ref);
+    if (slot === undefined) return;
+    this.calls.delete(from.ref);
+    slot.target.watchers?.delete(from.ref);
+    if (slot.timer !== undefined) this.env.timers.clear(slot.timer);
+    slot.resolve(value);
+  }
+
+  private failCall(slot: CallSlot, err: Error): void {
+    if (!this.calls.delete(slot.ref)) return;
+    slot.target.watchers?.delete(slot.ref);
+    if (slot.timer !== undefined) this.env.timers.clear(slot.timer);
+    slot.reject(err);
+  }
+
+  /** gen_server:cast: fire and forget; to a dead server or unknown name it is silently dropped. */
+  cast(dest: Dest, msg: unknown): void {
+    this.resolve(dest)?.enqueue({ type: '$cast', msg } satisfies CastEnvelope);
+  }
+
+  // ---- introspection ----------------------------------------------------
+
+  processes(): ProcessInfo[] {
+    return [...this.procs.values()].map((p) => p.info());
+  }
+
+  processInfo(dest: Dest): ProcessInfo | undefined {
+    return this.resolve(dest)?.info();
+  }
+
+  /** Subscribe to structured runtime events; returns the unsubscribe function. */
+  subscribe(fn: (e: RuntimeEvent) => void): () => void {
+    return this.events.subscribe(fn);
+  }
+
+  /** Kill every process and stop nact. For tests and process shutdown; supervisors should be stopped first for an orderly exit. */
+  stop(): void {
+    this.stopped = true;
+    for (const p of [...this.procs.values()]) p.signalExit('killed');
+    for (const ref of [...this.timerTable.keys()]) this.cancelTimer(ref);
+  }
+}
+
+export type { Proc };

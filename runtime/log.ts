@@ -1,0 +1,42 @@
+// Runtime events to pino: crash and supervisor reports at error/warn, lifecycle
+// at debug. Formatting happens here and only here.
+import pino from 'pino';
+import type { RuntimeEvent } from './events.js';
+import type { Runtime } from './kernel.js';
+import { formatReason, isNormalExit } from './types.js';
+
+export type Logger = pino.Logger;
+
+/** A pino logger writing JSON lines to stderr (stdout stays free for program output). */
+export function createLogger(opts: { level?: string; name?: string } = {}): Logger {
+  return pino({ name: opts.name ?? 'distriqueue', level: opts.level ?? 'info' }, pino.destination(2));
+}
+
+function logEvent(log: Logger, e: RuntimeEvent): void {
+  switch (e.type) {
+    case 'process_started':
+      log.debug({ pid: e.pid, behaviour: e.behaviour, parent: e.parent }, 'process started');
+      return;
+    case 'process_exited':
+      if (isNormalExit(e.reason)) log.debug({ pid: e.pid, name: e.name, reason: formatReason(e.reason) }, 'process exited');
+      else log.warn({ pid: e.pid, name: e.name, reason: e.reason }, 'process exited abnormally');
+      return;
+    case 'server_terminated':
+      log.error({ pid: e.pid, name: e.name, behaviour: e.behaviour, reason: e.reason, lastMessage: e.lastMessage }, 'server terminating');
+      return;
+    case 'unhandled_info':
+      log.warn({ pid: e.pid, message: e.message }, 'unexpected message dropped (no handleInfo)');
+      return;
+    case 'supervisor_report': {
+      const fields = { supervisor: e.supervisor, childId: e.childId, childPid: e.childPid, reason: e.reason };
+      if (e.kind === 'child_started') log.debug(fields, 'supervisor: child started');
+      else log.error(fields, `supervisor report: ${e.kind}`);
+      return;
+    }
+  }
+}
+
+/** Subscribe a logger to a runtime; returns the unsubscribe function. */
+export function attachLogger(rt: Runtime, log: Logger): () => void {
+  return rt.subscribe((e) => logEvent(log, e));
+}
