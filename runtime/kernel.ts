@@ -13,6 +13,7 @@ import nact from 'nact';
 import type { Env } from './env.js';
 import { CallTimeout, ExitSignal, NoProc, RuntimeError, ServerExited } from './errors.js';
 import { EventBus, type RuntimeEvent } from './events.js';
+import { Mailbox } from './mailbox.js';
 import {
   type Dest,
   type DownMessage,
@@ -134,7 +135,7 @@ export interface RuntimeOptions {
 
 /** A pending call: resolved by `reply`, rejected by the server's death or the timeout. */
 class CallSlot {
-  timer: ReturnType<Env['timers']['set']> | undefined = undefined;
+  deadline = Infinity;
   constructor(
     readonly ref: Ref,
     readonly target: Proc,
@@ -150,6 +151,20 @@ class ExitWaiter {
 
 type Watcher = Proc | CallSlot | ExitWaiter;
 
+/**
+ * Call deadlines with one timeout value, in deadline order (the clock is
+ * monotonic, so appending keeps the order). One host timer per queue, armed for
+ * its head, replaces a host timer per call; answered calls are skipped lazily
+ * and compacted away once they outnumber the live ones.
+ */
+class DeadlineQueue {
+  slots: (CallSlot | undefined)[] = [];
+  head = 0;
+  armed = false;
+  constructor(readonly timeoutMs: number) {}
+}
+
+
 interface TimerEntry {
   readonly handle: ReturnType<Env['timers']['set']>;
   readonly due: number;
@@ -158,8 +173,6 @@ interface TimerEntry {
 
 const WAKE = 0;
 const DEFAULT_BATCH = 4096;
-/** Compact a partially drained mailbox once this many consumed slots sit at its head. */
-const COMPACT_AT = 65_536;
 
 // The one function every nact actor runs: its state is the process record.
 function nactWake(proc: Proc): Proc {
@@ -178,8 +191,10 @@ function reasonOf(thrown: unknown): ExitReason {
 /** The process record. Handlers see it only through `ProcessContext`. */
 class Proc implements ProcessContext {
   ref!: NactRef;
-  mailbox: unknown[] | null = null;
-  head = 0;
+  mailbox: Mailbox | null = null;
+  /** The last pid this process sent to, and its record: bulk sends skip the table lookup. */
+  private lastDest: Pid | undefined = undefined;
+  private lastProc: Proc | undefined = undefined;
   links: Set<Pid> | null = null;
   /** Monitors this process holds: ref → monitored pid. */
   monitors: Map<Ref, Pid> | null = null;
@@ -212,8 +227,7 @@ class Proc implements ProcessContext {
 
   enqueue(msg: unknown): void {
     if (!this.alive) return;
-    if (this.mailbox === null) this.mailbox = [msg];
-    else this.mailbox.push(msg);
+    (this.mailbox ??= new Mailbox()).push(msg);
     // While a wake is pending or running, or an async handler is in flight, the
     // message will be reached without another dispatch.
     if (!this.wakePending && !this.suspended) this.schedule();
@@ -235,7 +249,7 @@ class Proc implements ProcessContext {
   }
 
   private hasMail(): boolean {
-    return this.mailbox !== null && this.head < this.mailbox.length;
+    return this.mailbox !== null && this.mailbox.size > 0;
   }
 
   private drain(): void {
@@ -257,15 +271,10 @@ class Proc implements ProcessContext {
     }
     const batch = this.runtime.batch;
     const body = this.body as ProcessBody<unknown>;
-    let mb = this.mailbox;
-    let n = 0;
-    while (mb !== null && this.head < mb.length) {
-      if (n++ === batch) {
-        this.compact();
-        return;
-      }
-      const msg = mb[this.head];
-      mb[this.head++] = undefined;
+    const mb = this.mailbox;
+    if (mb === null) return;
+    for (let n = 0; mb.size > 0 && n < batch; n++) {
+      const msg = mb.shift();
       let r: void | Promise<void>;
       try {
         r = body.receive(msg, this);
@@ -274,20 +283,6 @@ class Proc implements ProcessContext {
       }
       if (r !== undefined && isThenable(r)) return this.suspend(r);
       if (this.pendingExit !== null) return this.die(this.pendingExit);
-      // A handler may replace the mailbox (demonitor with flush, flushExit).
-      mb = this.mailbox;
-    }
-    if (mb !== null) {
-      mb.length = 0;
-      this.head = 0;
-    }
-  }
-
-  private compact(): void {
-    const mb = this.mailbox;
-    if (mb !== null && this.head >= COMPACT_AT && this.head * 2 >= mb.length) {
-      this.mailbox = mb.slice(this.head);
-      this.head = 0;
     }
   }
 
@@ -347,6 +342,18 @@ class Proc implements ProcessContext {
 
   send(dest: Dest, msg: unknown): void {
     if (!this.alive) return; // a dead process's lingering async code sends nothing
+    if (dest === this.lastDest) {
+      this.lastProc!.enqueue(msg); // enqueue drops it if that process has died
+      return;
+    }
+    if (isPid(dest)) {
+      const target = this.runtime.procs.get(dest);
+      if (target === undefined) return;
+      this.lastDest = dest;
+      this.lastProc = target;
+      target.enqueue(msg);
+      return;
+    }
     this.runtime.send(dest, msg);
   }
 
@@ -413,15 +420,7 @@ class Proc implements ProcessContext {
   }
 
   private removeFromMailbox(match: (m: unknown) => boolean): void {
-    const mb = this.mailbox;
-    if (mb === null) return;
-    const rest: unknown[] = [];
-    for (let i = this.head; i < mb.length; i++) {
-      const m = mb[i];
-      if (typeof m !== 'object' || m === null || !match(m)) rest.push(m);
-    }
-    this.mailbox = rest;
-    this.head = 0;
+    this.mailbox?.retain((m) => typeof m !== 'object' || m === null || !match(m));
   }
 
   exit(reason: ExitReason): never;
@@ -486,7 +485,7 @@ class Proc implements ProcessContext {
       name: this.name,
       behaviour: this.body.behaviour ?? 'process',
       status,
-      mailboxLen: this.mailbox === null ? 0 : this.mailbox.length - this.head,
+      mailboxLen: this.mailbox === null ? 0 : this.mailbox.size,
       links: this.links === null ? [] : [...this.links],
       monitors: this.monitors === null ? [] : [...this.monitors.values()],
       monitoredBy,
@@ -514,6 +513,7 @@ export class Runtime {
   private serial = 0;
   private refSerial = 0;
   private readonly calls = new Map<Ref, CallSlot>();
+  private readonly deadlines = new Map<number, DeadlineQueue>();
   private readonly timerTable = new Map<Ref, TimerEntry>();
   private stopped = false;
 
@@ -741,9 +741,7 @@ export class Runtime {
       const slot = new CallSlot(ref, target, resolve as (v: unknown) => void, reject);
       this.calls.set(ref, slot);
       (target.watchers ??= new Map()).set(ref, slot);
-      if (timeout !== 'infinity') {
-        slot.timer = this.env.timers.set(timeout, () => this.failCall(slot, new CallTimeout(timeout)));
-      }
+      if (timeout !== 'infinity') this.armDeadline(slot, timeout);
       const envelope: CallEnvelope = { type: '$call', from: { ref, pid: caller?.self ?? this.externalPid }, request };
       target.enqueue(envelope);
     });
@@ -755,15 +753,48 @@ export class Runtime {
     if (slot === undefined) return;
     this.calls.delete(from.ref);
     slot.target.watchers?.delete(from.ref);
-    if (slot.timer !== undefined) this.env.timers.clear(slot.timer);
     slot.resolve(value);
   }
 
   private failCall(slot: CallSlot, err: Error): void {
     if (!this.calls.delete(slot.ref)) return;
     slot.target.watchers?.delete(slot.ref);
-    if (slot.timer !== undefined) this.env.timers.clear(slot.timer);
     slot.reject(err);
+  }
+
+  private armDeadline(slot: CallSlot, timeoutMs: number): void {
+    slot.deadline = this.now() + timeoutMs;
+    let q = this.deadlines.get(timeoutMs);
+    if (q === undefined) this.deadlines.set(timeoutMs, (q = new DeadlineQueue(timeoutMs)));
+    q.slots.push(slot);
+    if (q.slots.length - q.head > 2 * this.calls.size + 1024) {
+      // Mostly answered calls: drop them so memory follows the calls in flight.
+      q.slots = q.slots.slice(q.head).filter((s) => s !== undefined && this.calls.get(s.ref) === s);
+      q.head = 0;
+    }
+    if (!q.armed) this.armQueue(q, timeoutMs);
+  }
+
+  private armQueue(q: DeadlineQueue, inMs: number): void {
+    q.armed = true;
+    this.env.timers.set(inMs, () => this.expireDeadlines(q));
+  }
+
+  private expireDeadlines(q: DeadlineQueue): void {
+    q.armed = false;
+    const now = this.now();
+    while (q.head < q.slots.length) {
+      const slot = q.slots[q.head];
+      if (slot !== undefined && slot.deadline > now) break;
+      q.slots[q.head++] = undefined;
+      if (slot !== undefined && this.calls.get(slot.ref) === slot) this.failCall(slot, new CallTimeout(q.timeoutMs));
+    }
+    if (q.head === q.slots.length) {
+      q.slots = [];
+      q.head = 0;
+      return;
+    }
+    this.armQueue(q, q.slots[q.head]!.deadline - now);
   }
 
   /** gen_server:cast: fire and forget; to a dead server or unknown name it is silently dropped. */

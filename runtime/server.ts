@@ -122,6 +122,7 @@ type Kind = keyof typeof RESULT_TYPES;
 function wellFormed(kind: Kind, r: unknown): boolean {
   if (typeof r !== 'object' || r === null) return false;
   const t = (r as { type?: unknown }).type;
+  if (kind === 'call' && t === 'reply') return 'state' in r && 'reply' in r; // the common case first
   if (!(RESULT_TYPES[kind] as readonly unknown[]).includes(t)) return false;
   if (t === 'stop') return 'reason' in r && (kind === 'init' || 'state' in r);
   if (t === 'ignore') return true;
@@ -200,14 +201,20 @@ class ServerBody<S, A> implements ProcessBody<unknown> {
     if (this.parent !== undefined) ctx.unlink(this.parent);
   }
 
+  // The hot path: written without per-message closures (guard/andThen allocate).
   receive(msg: unknown, ctx: ProcessContext): MaybeAsync<void> {
-    return guard(
-      () => this.route(msg, ctx),
-      (e) => {
-        if (e instanceof FinalExit) throw e;
-        return this.terminateWith(e instanceof ExitSignal ? e.reason : reasonFromThrown(e), msg, ctx);
-      },
-    );
+    let r: MaybeAsync<void>;
+    try {
+      r = this.route(msg, ctx);
+    } catch (e) {
+      return this.crashed(e, msg, ctx);
+    }
+    return isThenable(r) ? r.then(undefined, (e: unknown) => this.crashed(e, msg, ctx)) : r;
+  }
+
+  private crashed(e: unknown, msg: unknown, ctx: ProcessContext): MaybeAsync<void> {
+    if (e instanceof FinalExit) throw e;
+    return this.terminateWith(e instanceof ExitSignal ? e.reason : reasonFromThrown(e), msg, ctx);
   }
 
   private route(msg: unknown, ctx: ProcessContext): MaybeAsync<void> {
@@ -217,12 +224,14 @@ class ServerBody<S, A> implements ProcessBody<unknown> {
         if (isStopRequest(m.request)) return this.terminateWith(m.request.reason, msg, ctx);
         const handleCall = this.cb.handleCall;
         if (handleCall === undefined) return this.terminateWith(undefinedCallback('handleCall'), msg, ctx);
-        return andThen(handleCall.call(this.cb, m.request, m.from, this.state, ctx), (r) => this.afterCall(r, m.from, msg, ctx));
+        const r = handleCall.call(this.cb, m.request, m.from, this.state, ctx);
+        return isThenable(r) ? r.then((x) => this.afterCall(x, m.from, msg, ctx)) : this.afterCall(r, m.from, msg, ctx);
       }
       if (m.type === '$cast') {
         const handleCast = this.cb.handleCast;
         if (handleCast === undefined) return this.terminateWith(undefinedCallback('handleCast'), msg, ctx);
-        return andThen(handleCast.call(this.cb, m.msg, this.state, ctx), (r) => this.afterNoReply(r, msg, ctx));
+        const r = handleCast.call(this.cb, m.msg, this.state, ctx);
+        return isThenable(r) ? r.then((x) => this.afterNoReply(x, msg, ctx)) : this.afterNoReply(r, msg, ctx);
       }
       // The parent's exit signal, trapped: the parent is shutting us down.
       if (isExitMessage(m) && m.from === this.parent && this.parent !== undefined) return this.terminateWith(m.reason, msg, ctx);
@@ -233,7 +242,8 @@ class ServerBody<S, A> implements ProcessBody<unknown> {
       if (rt.events.active) rt.events.emit({ type: 'unhandled_info', time: rt.now(), pid: ctx.self, message: describe(msg) });
       return;
     }
-    return andThen(handleInfo.call(this.cb, msg as never, this.state, ctx), (r) => this.afterNoReply(r, msg, ctx));
+    const r = handleInfo.call(this.cb, msg as never, this.state, ctx);
+    return isThenable(r) ? r.then((x) => this.afterNoReply(x, msg, ctx)) : this.afterNoReply(r, msg, ctx);
   }
 
   private afterCall(r: CallResult<S, unknown>, from: From, msg: unknown, ctx: ProcessContext): MaybeAsync<void> {
