@@ -36,7 +36,7 @@ const worker: ServerBehaviour<number, number, Req, number, Cast, Info> = {
       ctx.sendAfter(40, ctx.self, { type: 'tick' });
       return noreply(s + 1);
     }
-    return noreply(s + msg.n);
+    return noreply(msg.type === 'told' ? s + msg.n : s);
   },
 };
 
