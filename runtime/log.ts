@@ -9,23 +9,24 @@ export type Logger = pino.Logger;
 
 /** A pino logger writing JSON lines to stderr (stdout stays free for program output). */
 export function createLogger(opts: { level?: string; name?: string } = {}): Logger {
-  return pino({ name: opts.name ?? 'distriqueue', level: opts.level ?? 'info' }, pino.destination(2));
+  // No pid/hostname base fields: records carry process pids of their own.
+  return pino({ name: opts.name ?? 'distriqueue', level: opts.level ?? 'info', base: null }, pino.destination(2));
 }
 
 function logEvent(log: Logger, e: RuntimeEvent): void {
   switch (e.type) {
     case 'process_started':
-      log.debug({ pid: e.pid, behaviour: e.behaviour, parent: e.parent }, 'process started');
+      log.debug({ process: e.pid, behaviour: e.behaviour, parent: e.parent }, 'process started');
       return;
     case 'process_exited':
-      if (isNormalExit(e.reason)) log.debug({ pid: e.pid, name: e.name, reason: formatReason(e.reason) }, 'process exited');
-      else log.warn({ pid: e.pid, name: e.name, reason: e.reason }, 'process exited abnormally');
+      if (isNormalExit(e.reason)) log.debug({ process: e.pid, registeredName: e.name, reason: formatReason(e.reason) }, 'process exited');
+      else log.warn({ process: e.pid, registeredName: e.name, reason: e.reason }, 'process exited abnormally');
       return;
     case 'server_terminated':
-      log.error({ pid: e.pid, name: e.name, behaviour: e.behaviour, reason: e.reason, lastMessage: e.lastMessage }, 'server terminating');
+      log.error({ process: e.pid, registeredName: e.name, behaviour: e.behaviour, reason: e.reason, lastMessage: e.lastMessage }, 'server terminating');
       return;
     case 'unhandled_info':
-      log.warn({ pid: e.pid, message: e.message }, 'unexpected message dropped (no handleInfo)');
+      log.warn({ process: e.pid, message: e.message }, 'unexpected message dropped (no handleInfo)');
       return;
     case 'supervisor_report': {
       const fields = { supervisor: e.supervisor, childId: e.childId, childPid: e.childPid, reason: e.reason };
