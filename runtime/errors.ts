@@ -14,6 +14,7 @@ export const RuntimeErrorCodes = {
   server_exited: 'the server exited before replying',
   dead_process: 'the calling process has already exited',
   start_failed: 'a process failed to start',
+  nodedown: 'the node is not connected or went down',
 } as const;
 
 export type RuntimeErrorCode = keyof typeof RuntimeErrorCodes;
@@ -52,6 +53,16 @@ export class ServerExited extends RuntimeError {
     super('server_exited', formatReason(reason));
     this.name = 'ServerExited';
     this.reason = reason;
+  }
+}
+
+/** The node of a remote server is not connected, or its connection dropped while the call was in flight. */
+export class NodeDown extends RuntimeError {
+  readonly node: string;
+  constructor(node: string) {
+    super('nodedown', node);
+    this.name = 'NodeDown';
+    this.node = node;
   }
 }
 

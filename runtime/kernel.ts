@@ -11,7 +11,7 @@
 // and the delivery of fatal exit signals.
 import nact from 'nact';
 import type { Env } from './env.js';
-import { CallTimeout, ExitSignal, NoProc, RuntimeError, ServerExited } from './errors.js';
+import { CallTimeout, ExitSignal, NodeDown, NoProc, RuntimeError, ServerExited } from './errors.js';
 import { EventBus, type RuntimeEvent } from './events.js';
 import { Mailbox } from './mailbox.js';
 import {
@@ -22,6 +22,8 @@ import {
   type Name,
   type Pid,
   type Ref,
+  type RemoteName,
+  formatDest,
   isPid,
   reasonFromThrown,
 } from './types.js';
@@ -123,6 +125,25 @@ export interface ProcessInfo {
   readonly info: unknown;
 }
 
+/**
+ * What the kernel needs from the distribution layer (runtime/dist implements
+ * it): every operation whose other end is a process on another node. The
+ * layer calls back into the Runtime's `remote*` methods for what arrives.
+ */
+export interface RemotePort {
+  send(to: Pid, msg: unknown): void;
+  sendName(to: RemoteName, msg: unknown): void;
+  link(from: Pid, to: Pid): void;
+  unlink(from: Pid, to: Pid): void;
+  exit(from: Pid, to: Pid, reason: ExitReason, viaLink: boolean): void;
+  /** `from` (local) monitors `to` (remote) under `ref`; the DOWN comes back through remoteDown. */
+  monitor(from: Pid, ref: Ref, to: Pid | RemoteName): void;
+  demonitor(ref: Ref, node: string): void;
+  /** Tell a remote watcher that a local process it monitored is down. */
+  down(to: Pid, ref: Ref, pid: Pid | Name, reason: ExitReason): void;
+  reply(from: From, value: unknown): void;
+}
+
 export interface RuntimeOptions {
   readonly env: Env;
   /** Node name (`name@host:port` once distributed). */
@@ -138,7 +159,10 @@ class CallSlot {
   deadline = Infinity;
   constructor(
     readonly ref: Ref,
-    readonly target: Proc,
+    /** The local server, or undefined for a call to another node. */
+    readonly target: Proc | undefined,
+    /** The server's node when it is remote. */
+    readonly node: string | undefined,
     readonly resolve: (v: unknown) => void,
     readonly reject: (e: Error) => void,
   ) {}
@@ -149,7 +173,12 @@ class ExitWaiter {
   constructor(readonly resolve: (reason: ExitReason) => void) {}
 }
 
-type Watcher = Proc | CallSlot | ExitWaiter;
+/** A process on another node monitoring a local one. */
+class RemoteWatcher {
+  constructor(readonly watcher: Pid) {}
+}
+
+type Watcher = Proc | CallSlot | ExitWaiter | RemoteWatcher;
 
 /**
  * Call deadlines with one timeout value, in deadline order (the clock is
@@ -315,14 +344,25 @@ class Proc implements ProcessContext {
     if (this.timers !== null) for (const t of this.timers) rt.cancelTimer(t);
     this.mailbox = null;
     if (this.monitors !== null) {
-      for (const [ref, target] of this.monitors) rt.procs.get(target)?.watchers?.delete(ref);
+      for (const [ref, target] of this.monitors) {
+        const remote = rt.remoteMonitors.get(ref);
+        if (remote === undefined) {
+          rt.procs.get(target)?.watchers?.delete(ref);
+        } else {
+          rt.remoteMonitors.delete(ref);
+          rt.remotePort?.demonitor(ref, remote.node);
+        }
+      }
     }
     if (this.links !== null) {
       for (const pid of this.links) {
         const other = rt.procs.get(pid);
-        if (other === undefined) continue;
-        other.links?.delete(this.self);
-        rt.deliverExit(other, this.self, reason, true);
+        if (other !== undefined) {
+          other.links?.delete(this.self);
+          rt.deliverExit(other, this.self, reason, true);
+        } else if (rt.isRemotePid(pid)) {
+          rt.remotePort?.exit(this.self, pid, reason, true);
+        }
       }
     }
     if (this.watchers !== null) {
@@ -348,11 +388,12 @@ class Proc implements ProcessContext {
     }
     if (isPid(dest)) {
       const target = this.runtime.procs.get(dest);
-      if (target === undefined) return;
-      this.lastDest = dest;
-      this.lastProc = target;
-      target.enqueue(msg);
-      return;
+      if (target !== undefined) {
+        this.lastDest = dest;
+        this.lastProc = target;
+        target.enqueue(msg);
+        return;
+      }
     }
     this.runtime.send(dest, msg);
   }
@@ -370,9 +411,17 @@ class Proc implements ProcessContext {
   link(pid: Pid): void {
     this.live();
     if (pid === this.self) return;
-    const other = this.runtime.procs.get(pid);
+    const rt = this.runtime;
+    const other = rt.procs.get(pid);
     if (other === undefined) {
-      this.runtime.deliverExit(this, pid, 'noproc', true);
+      if (rt.isRemotePid(pid)) {
+        const port = rt.remotePort;
+        if (port === undefined) return rt.deliverExit(this, pid, 'noconnection', true);
+        (this.links ??= new Set()).add(pid);
+        port.link(this.self, pid);
+        return;
+      }
+      rt.deliverExit(this, pid, 'noproc', true);
       return;
     }
     (this.links ??= new Set()).add(pid);
@@ -381,8 +430,11 @@ class Proc implements ProcessContext {
 
   unlink(pid: Pid): void {
     this.live();
-    this.links?.delete(pid);
-    this.runtime.procs.get(pid)?.links?.delete(this.self);
+    const had = this.links?.delete(pid) ?? false;
+    const rt = this.runtime;
+    const other = rt.procs.get(pid);
+    if (other !== undefined) other.links?.delete(this.self);
+    else if (had && rt.isRemotePid(pid)) rt.remotePort?.unlink(this.self, pid);
   }
 
   monitor(dest: Dest): Ref {
@@ -391,7 +443,20 @@ class Proc implements ProcessContext {
     const ref = rt.makeRef();
     const target = rt.resolve(dest);
     if (target === undefined) {
-      this.enqueue({ type: 'DOWN', ref, pid: dest, reason: 'noproc' } satisfies DownMessage);
+      const node = rt.remoteNodeOf(dest);
+      if (node !== undefined) {
+        const shown = typeof dest === 'string' ? dest : dest.name;
+        const port = rt.remotePort;
+        if (port === undefined) {
+          this.enqueue({ type: 'DOWN', ref, pid: shown, reason: 'noconnection' } satisfies DownMessage);
+          return ref;
+        }
+        rt.remoteMonitors.set(ref, { proc: this, node, shown });
+        (this.monitors ??= new Map()).set(ref, shown as Pid);
+        port.monitor(this.self, ref, dest as Pid | RemoteName);
+        return ref;
+      }
+      this.enqueue({ type: 'DOWN', ref, pid: formatDest(dest), reason: 'noproc' } satisfies DownMessage);
       return ref;
     }
     (target.watchers ??= new Map()).set(ref, this);
@@ -403,7 +468,14 @@ class Proc implements ProcessContext {
     const target = this.monitors?.get(ref);
     if (target !== undefined) {
       this.monitors!.delete(ref);
-      this.runtime.procs.get(target)?.watchers?.delete(ref);
+      const rt = this.runtime;
+      const remote = rt.remoteMonitors.get(ref);
+      if (remote !== undefined) {
+        rt.remoteMonitors.delete(ref);
+        rt.remotePort?.demonitor(ref, remote.node);
+      } else {
+        rt.procs.get(target)?.watchers?.delete(ref);
+      }
     }
     if (opts?.flush === true) this.removeFromMailbox((m) => (m as DownMessage).type === 'DOWN' && (m as DownMessage).ref === ref);
     return true;
@@ -471,6 +543,11 @@ class Proc implements ProcessContext {
 
   reply(from: From, value: unknown): void {
     if (!this.alive) return;
+    // A remote caller's call monitor shares the call's ref: answering ends it.
+    if (this.watchers?.get(from.ref) instanceof RemoteWatcher) {
+      this.watchers.delete(from.ref);
+      this.runtime.remoteWatched.delete(from.ref);
+    }
     this.runtime.reply(from, value);
   }
 
@@ -513,6 +590,11 @@ export class Runtime {
   private serial = 0;
   private refSerial = 0;
   private readonly calls = new Map<Ref, CallSlot>();
+  /** @internal */ remotePort: RemotePort | undefined = undefined;
+  /** @internal Monitors held by local processes on remote ones. */
+  readonly remoteMonitors = new Map<Ref, { readonly proc: Proc; readonly node: string; readonly shown: Pid | Name }>();
+  /** @internal Local processes monitored from other nodes, by monitor ref. */
+  readonly remoteWatched = new Map<Ref, Proc>();
   private readonly deadlines = new Map<number, DeadlineQueue>();
   private readonly timerTable = new Map<Ref, TimerEntry>();
   private stopped = false;
@@ -577,7 +659,22 @@ export class Runtime {
 
   /** @internal */
   resolve(dest: Dest): Proc | undefined {
-    return isPid(dest) ? this.procs.get(dest) : this.names.get(dest);
+    if (typeof dest === 'string') return dest.charCodeAt(0) === 60 ? this.procs.get(dest as Pid) : this.names.get(dest);
+    return dest.node === this.node ? this.names.get(dest.name) : undefined;
+  }
+
+  /** A pid that does not belong to this incarnation of this node. */
+  isRemotePid(pid: Pid): boolean {
+    return !pid.startsWith(this.pidPrefix);
+  }
+
+  /** The node of `dest` when it is on another node; undefined when local. */
+  remoteNodeOf(dest: Dest): string | undefined {
+    if (typeof dest !== 'string') return dest.node === this.node ? undefined : dest.node;
+    if (dest.charCodeAt(0) !== 60 || !this.isRemotePid(dest as Pid)) return undefined;
+    const body = dest.slice(1, -1);
+    const s = body.lastIndexOf('.');
+    return body.slice(0, body.lastIndexOf('.', s - 1));
   }
 
   /**
@@ -599,8 +696,16 @@ export class Runtime {
    * process it throws `not_registered` (Erlang's badarg).
    */
   send(dest: Dest, msg: unknown): void {
-    if (isPid(dest)) {
-      this.procs.get(dest)?.enqueue(msg);
+    if (typeof dest !== 'string') {
+      // {Name, Node} ! Msg never fails, as in Erlang.
+      if (dest.node === this.node) this.names.get(dest.name)?.enqueue(msg);
+      else this.remotePort?.sendName(dest, msg);
+      return;
+    }
+    if (dest.charCodeAt(0) === 60) {
+      const proc = this.procs.get(dest as Pid);
+      if (proc !== undefined) proc.enqueue(msg);
+      else if (this.isRemotePid(dest as Pid)) this.remotePort?.send(dest as Pid, msg);
       return;
     }
     const proc = this.names.get(dest);
@@ -617,6 +722,7 @@ export class Runtime {
   exitFrom(from: Pid, pid: Pid, reason: ExitReason): void {
     const target = this.procs.get(pid);
     if (target !== undefined) this.deliverExit(target, from, reason, false);
+    else if (this.isRemotePid(pid)) this.remotePort?.exit(from, pid, reason, false);
   }
 
   /**
@@ -654,6 +760,11 @@ export class Runtime {
     }
     if (w instanceof ExitWaiter) {
       w.resolve(reason);
+      return;
+    }
+    if (w instanceof RemoteWatcher) {
+      this.remoteWatched.delete(ref);
+      this.remotePort?.down(w.watcher, ref, pid, reason);
       return;
     }
     this.failCall(w, reason === 'noproc' ? new NoProc(pid) : new ServerExited(reason));
@@ -695,13 +806,14 @@ export class Runtime {
   /** Send `msg` to `dest` after `ms` of the env's clock. A timer to a pid dies with that pid. */
   sendAfter(ms: number, dest: Dest, msg: unknown): Ref {
     const ref = this.makeRef();
-    const owner = isPid(dest) ? this.procs.get(dest) : undefined;
-    if (isPid(dest) && owner === undefined) return ref; // already dead: nothing to deliver
+    const local = isPid(dest) && !this.isRemotePid(dest);
+    const owner = local ? this.procs.get(dest as Pid) : undefined;
+    if (local && owner === undefined) return ref; // already dead: nothing to deliver
     const handle = this.env.timers.set(ms, () => {
       this.timerTable.delete(ref);
       owner?.timers?.delete(ref);
-      const target = this.resolve(dest);
-      target?.enqueue(msg);
+      if (typeof dest === 'string' && !isPid(dest)) this.names.get(dest)?.enqueue(msg); // a name with no process: dropped
+      else this.send(dest, msg);
     });
     this.timerTable.set(ref, { handle, due: this.now() + ms, owner });
     if (owner !== undefined) (owner.timers ??= new Set()).add(ref);
@@ -733,12 +845,16 @@ export class Runtime {
    */
   callFrom<R>(caller: Proc | undefined, dest: Dest, request: unknown, opts?: CallOptions): Promise<R> {
     const target = this.resolve(dest);
-    if (target === undefined) return Promise.reject(new NoProc(dest));
-    if (target === caller) return Promise.reject(new RuntimeError('calling_self', dest));
     const timeout = opts?.timeout ?? 5000;
+    if (target === undefined) {
+      const node = this.remoteNodeOf(dest);
+      if (node === undefined) return Promise.reject(new NoProc(formatDest(dest)));
+      return this.remoteCall<R>(caller, dest as Pid | RemoteName, node, request, timeout);
+    }
+    if (target === caller) return Promise.reject(new RuntimeError('calling_self', formatDest(dest)));
     return new Promise<R>((resolve, reject) => {
       const ref = this.makeRef();
-      const slot = new CallSlot(ref, target, resolve as (v: unknown) => void, reject);
+      const slot = new CallSlot(ref, target, undefined, resolve as (v: unknown) => void, reject);
       this.calls.set(ref, slot);
       (target.watchers ??= new Map()).set(ref, slot);
       if (timeout !== 'infinity') this.armDeadline(slot, timeout);
@@ -747,18 +863,41 @@ export class Runtime {
     });
   }
 
+  // A call to another node: the call's ref doubles as a remote monitor on the
+  // server, so its death fails the call with ServerExited and a lost connection
+  // fails it with NodeDown at once (see nodeDown), never only at the timeout.
+  private remoteCall<R>(caller: Proc | undefined, dest: Pid | RemoteName, node: string, request: unknown, timeout: number | 'infinity'): Promise<R> {
+    const port = this.remotePort;
+    if (port === undefined) return Promise.reject(new NodeDown(node));
+    return new Promise<R>((resolve, reject) => {
+      const ref = this.makeRef();
+      const slot = new CallSlot(ref, undefined, node, resolve as (v: unknown) => void, reject);
+      this.calls.set(ref, slot);
+      if (timeout !== 'infinity') this.armDeadline(slot, timeout);
+      const from: Pid = caller?.self ?? this.externalPid;
+      port.monitor(from, ref, dest);
+      const envelope: CallEnvelope = { type: '$call', from: { ref, pid: from }, request };
+      if (typeof dest === 'string') port.send(dest, envelope);
+      else port.sendName(dest, envelope);
+    });
+  }
+
   /** Answer a call. A reply for a call that already timed out or failed is dropped. */
   reply(from: From, value: unknown): void {
     const slot = this.calls.get(from.ref);
-    if (slot === undefined) return;
+    if (slot === undefined) {
+      if (this.isRemotePid(from.pid)) this.remotePort?.reply(from, value);
+      return;
+    }
     this.calls.delete(from.ref);
-    slot.target.watchers?.delete(from.ref);
+    slot.target?.watchers?.delete(from.ref);
     slot.resolve(value);
   }
 
   private failCall(slot: CallSlot, err: Error): void {
     if (!this.calls.delete(slot.ref)) return;
-    slot.target.watchers?.delete(slot.ref);
+    if (slot.target !== undefined) slot.target.watchers?.delete(slot.ref);
+    else if (slot.node !== undefined && !(err instanceof NodeDown)) this.remotePort?.demonitor(slot.ref, slot.node);
     slot.reject(err);
   }
 
@@ -799,7 +938,124 @@ export class Runtime {
 
   /** gen_server:cast: fire and forget; to a dead server or unknown name it is silently dropped. */
   cast(dest: Dest, msg: unknown): void {
-    this.resolve(dest)?.enqueue({ type: '$cast', msg } satisfies CastEnvelope);
+    const envelope: CastEnvelope = { type: '$cast', msg };
+    const target = this.resolve(dest);
+    if (target !== undefined) return target.enqueue(envelope);
+    if (this.remoteNodeOf(dest) === undefined) return;
+    if (typeof dest === 'string') this.remotePort?.send(dest as Pid, envelope);
+    else this.remotePort?.sendName(dest, envelope);
+  }
+
+  // ---- distribution: what arrives from other nodes ------------------------
+
+  /** Plug in the distribution layer (runtime/dist). */
+  attachRemote(port: RemotePort): void {
+    this.remotePort = port;
+  }
+
+  /** @internal A message from another node to a local pid (dropped if it is gone). */
+  remoteDeliver(to: Pid, msg: unknown): void {
+    this.procs.get(to)?.enqueue(msg);
+  }
+
+  /** @internal A message from another node to a local registered name (dropped if none). */
+  remoteDeliverName(name: Name, msg: unknown): void {
+    this.names.get(name)?.enqueue(msg);
+  }
+
+  /** @internal A remote process links to a local one; a missing one answers noproc. */
+  remoteLink(from: Pid, to: Pid): void {
+    const p = this.procs.get(to);
+    if (p === undefined) {
+      this.remotePort?.exit(to, from, 'noproc', true);
+      return;
+    }
+    (p.links ??= new Set()).add(from);
+  }
+
+  /** @internal */
+  remoteUnlink(from: Pid, to: Pid): void {
+    this.procs.get(to)?.links?.delete(from);
+  }
+
+  /** @internal An exit signal from a remote process (through a link when viaLink). */
+  remoteExit(from: Pid, to: Pid, reason: ExitReason, viaLink: boolean): void {
+    const p = this.procs.get(to);
+    if (p === undefined) return;
+    if (viaLink && !(p.links?.delete(from) ?? false)) return; // already unlinked: no signal
+    this.deliverExit(p, from, reason, viaLink);
+  }
+
+  /** @internal A remote process monitors a local pid or name. */
+  remoteMonitor(from: Pid, ref: Ref, to: Pid | Name): void {
+    const p = this.resolve(to);
+    if (p === undefined) {
+      this.remotePort?.down(from, ref, to, 'noproc');
+      return;
+    }
+    (p.watchers ??= new Map()).set(ref, new RemoteWatcher(from));
+    this.remoteWatched.set(ref, p);
+  }
+
+  /** @internal */
+  remoteDemonitor(ref: Ref): void {
+    const p = this.remoteWatched.get(ref);
+    if (p === undefined) return;
+    this.remoteWatched.delete(ref);
+    p.watchers?.delete(ref);
+  }
+
+  /** @internal A remote process we monitored (or called) is down. */
+  remoteDown(ref: Ref, pid: Pid | Name, reason: ExitReason): void {
+    const slot = this.calls.get(ref);
+    if (slot !== undefined) {
+      this.failCall(slot, reason === 'noproc' ? new NoProc(pid) : reason === 'noconnection' && slot.node !== undefined ? new NodeDown(slot.node) : new ServerExited(reason));
+      return;
+    }
+    const m = this.remoteMonitors.get(ref);
+    if (m === undefined) return;
+    this.remoteMonitors.delete(ref);
+    m.proc.monitors?.delete(ref);
+    m.proc.enqueue({ type: 'DOWN', ref, pid, reason } satisfies DownMessage);
+  }
+
+  /** @internal The reply to a call we made to another node. */
+  remoteReply(ref: Ref, value: unknown): void {
+    const slot = this.calls.get(ref);
+    if (slot === undefined) return;
+    this.calls.delete(ref);
+    slot.resolve(value);
+  }
+
+  /**
+   * @internal The connection to `node` is gone: links to its processes fire with
+   * `noconnection`, monitors deliver DOWN `noconnection`, calls in flight to it
+   * fail with NodeDown now, and its processes' monitors on ours are dropped.
+   */
+  nodeDown(node: string): void {
+    const prefix = `<${node}.`;
+    for (const slot of [...this.calls.values()]) if (slot.node === node) this.failCall(slot, new NodeDown(node));
+    for (const [ref, m] of [...this.remoteMonitors]) {
+      if (m.node !== node) continue;
+      this.remoteMonitors.delete(ref);
+      m.proc.monitors?.delete(ref);
+      m.proc.enqueue({ type: 'DOWN', ref, pid: m.shown, reason: 'noconnection' } satisfies DownMessage);
+    }
+    for (const [ref, p] of [...this.remoteWatched]) {
+      const w = p.watchers?.get(ref);
+      if (w instanceof RemoteWatcher && w.watcher.startsWith(prefix)) {
+        this.remoteWatched.delete(ref);
+        p.watchers!.delete(ref);
+      }
+    }
+    for (const p of [...this.procs.values()]) {
+      if (p.links === null) continue;
+      for (const pid of [...p.links]) {
+        if (!pid.startsWith(prefix)) continue;
+        p.links.delete(pid);
+        this.deliverExit(p, pid, 'noconnection', true);
+      }
+    }
   }
 
   // ---- introspection ----------------------------------------------------

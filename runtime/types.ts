@@ -12,11 +12,22 @@ export type Ref = string & { readonly [refBrand]: true };
 
 /** A registered name. Names never start with `<`, so a name is never mistaken for a pid. */
 export type Name = string;
-/** Where a message can be sent: a pid or a registered name. */
-export type Dest = Pid | Name;
+/** A name registered on a given node (Erlang's `{Name, Node}`). */
+export interface RemoteName {
+  readonly name: Name;
+  readonly node: string;
+}
+
+/** Where a message can be sent: a pid, a local registered name, or a name on a node. */
+export type Dest = Pid | Name | RemoteName;
 
 export function isPid(dest: Dest): dest is Pid {
-  return dest.charCodeAt(0) === 60; // '<'
+  return typeof dest === 'string' && dest.charCodeAt(0) === 60; // '<'
+}
+
+/** A destination as text, for errors and reports. */
+export function formatDest(dest: Dest): string {
+  return typeof dest === 'string' ? dest : `{${dest.name},${dest.node}}`;
 }
 
 /**

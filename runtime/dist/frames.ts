@@ -1,0 +1,148 @@
+// The distribution wire format, version 1: every frame is a JSON object with a
+// `v` (version) and a `t` (type) tag, validated once at the boundary by a
+// compiled TypeBox schema. Handshake frames come first; after `welcome`, a
+// frame is a batch of operations (many messages coalesced into one frame).
+import { type Static, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+
+export const PROTOCOL_VERSION = 1;
+
+const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
+const PidT = Type.String({ minLength: 7, maxLength: 600, pattern: '^<.+\\.[0-9]+\\.[0-9]+>$' });
+const RefT = Str(600);
+const NodeT = Str(400);
+const NameT = Str(255);
+
+export const ExitReasonT = Type.Union([
+  Type.Union(['normal', 'shutdown', 'kill', 'killed', 'noproc', 'noconnection'].map((s) => Type.Literal(s))),
+  Type.Object({ type: Type.Literal('shutdown'), detail: Type.String() }),
+  Type.Object({
+    type: Type.Literal('error'),
+    name: Type.String(),
+    message: Type.String(),
+    code: Type.Optional(Type.String()),
+    stack: Type.Optional(Type.String()),
+  }),
+  Type.Object({ type: Type.Literal('bad_return_value'), value: Type.String() }),
+  Type.Object({ type: Type.Literal('custom'), value: Type.String() }),
+]);
+
+// ---- handshake -------------------------------------------------------------
+
+const NonceT = Type.String({ minLength: 32, maxLength: 64, pattern: '^[0-9a-f]+$' });
+const ProofT = Type.String({ minLength: 64, maxLength: 64, pattern: '^[0-9a-f]+$' });
+
+export const HelloT = Type.Object({
+  v: Type.Literal(PROTOCOL_VERSION),
+  t: Type.Literal('hello'),
+  node: NodeT,
+  creation: Type.Integer({ minimum: 0 }),
+  hidden: Type.Boolean(),
+  nonce: NonceT,
+});
+export const ChallengeT = Type.Object({
+  v: Type.Literal(PROTOCOL_VERSION),
+  t: Type.Literal('challenge'),
+  node: NodeT,
+  creation: Type.Integer({ minimum: 0 }),
+  nonce: NonceT,
+  proof: ProofT,
+});
+export const AuthT = Type.Object({ v: Type.Literal(PROTOCOL_VERSION), t: Type.Literal('auth'), proof: ProofT });
+export const WelcomeT = Type.Object({ v: Type.Literal(PROTOCOL_VERSION), t: Type.Literal('welcome'), peers: Type.Array(NodeT, { maxItems: 1000 }) });
+export const RefuseT = Type.Object({ v: Type.Literal(PROTOCOL_VERSION), t: Type.Literal('refuse'), reason: Str(200) });
+
+export type Hello = Static<typeof HelloT>;
+export type Challenge = Static<typeof ChallengeT>;
+export type Auth = Static<typeof AuthT>;
+export type Welcome = Static<typeof WelcomeT>;
+export type Refuse = Static<typeof RefuseT>;
+
+// ---- operations (after the handshake) ----------------------------------------
+
+const Op = {
+  /** A message to a pid on the receiving node. */
+  send: Type.Object({ t: Type.Literal('send'), to: PidT, msg: Type.Unknown() }),
+  /** A message to a registered name on the receiving node. */
+  sendName: Type.Object({ t: Type.Literal('sendn'), to: NameT, from: PidT, msg: Type.Unknown() }),
+  link: Type.Object({ t: Type.Literal('link'), from: PidT, to: PidT }),
+  unlink: Type.Object({ t: Type.Literal('unlink'), from: PidT, to: PidT }),
+  /** An exit signal; `link` says whether it came through a link (trappable kill) or exit/2. */
+  exit: Type.Object({ t: Type.Literal('exit'), from: PidT, to: PidT, reason: ExitReasonT, link: Type.Boolean() }),
+  /** `from` (on the sender) monitors `to` (a pid or registered name on the receiver). */
+  monitor: Type.Object({ t: Type.Literal('mon'), from: PidT, to: Type.Union([PidT, NameT]), ref: RefT }),
+  demonitor: Type.Object({ t: Type.Literal('demon'), ref: RefT }),
+  down: Type.Object({ t: Type.Literal('down'), ref: RefT, to: PidT, pid: Type.Union([PidT, NameT]), reason: ExitReasonT }),
+  /** A call's reply, routed to the caller's node. */
+  reply: Type.Object({ t: Type.Literal('reply'), ref: RefT, value: Type.Unknown() }),
+  /** Spawn a registered spawnable by name on the receiver. */
+  spawn: Type.Object({ t: Type.Literal('spawn'), ref: RefT, from: PidT, spawnable: NameT, args: Type.Unknown(), link: Type.Boolean() }),
+  spawned: Type.Object({
+    t: Type.Literal('spawned'),
+    ref: RefT,
+    result: Type.Union([Type.Object({ ok: Type.Literal(true), pid: PidT }), Type.Object({ ok: Type.Literal(false), error: Str(400) })]),
+  }),
+  tick: Type.Object({ t: Type.Literal('tick') }),
+  /** Mesh gossip: the visible nodes the sender is connected to. */
+  peers: Type.Object({ t: Type.Literal('peers'), nodes: Type.Array(NodeT, { maxItems: 1000 }) }),
+};
+
+export const OpT = Type.Union(Object.values(Op));
+export type Op = Static<typeof OpT>;
+export type OpType = Op['t'];
+
+export const BatchT = Type.Object({ v: Type.Literal(PROTOCOL_VERSION), t: Type.Literal('b'), ops: Type.Array(OpT, { minItems: 1, maxItems: 10_000 }) });
+export type Batch = Static<typeof BatchT>;
+
+const checkers = {
+  hello: TypeCompiler.Compile(HelloT),
+  challenge: TypeCompiler.Compile(ChallengeT),
+  auth: TypeCompiler.Compile(AuthT),
+  welcome: TypeCompiler.Compile(WelcomeT),
+  refuse: TypeCompiler.Compile(RefuseT),
+  batch: TypeCompiler.Compile(BatchT),
+};
+
+export type Frame = Hello | Challenge | Auth | Welcome | Refuse | Batch;
+export type FrameType = Frame['t'];
+
+export type Decoded = { readonly ok: true; readonly frame: Frame } | { readonly ok: false; readonly reason: string };
+
+const TAG_TO_CHECKER: Record<string, keyof typeof checkers> = {
+  hello: 'hello',
+  challenge: 'challenge',
+  auth: 'auth',
+  welcome: 'welcome',
+  refuse: 'refuse',
+  b: 'batch',
+};
+
+/**
+ * Parse and validate one frame. Never throws: a malformed frame is a reason,
+ * and the connection that sent it is closed by the caller with that reason.
+ */
+export function decodeFrame(data: string, maxBytes: number): Decoded {
+  if (data.length > maxBytes) return { ok: false, reason: `frame_too_large: ${data.length} > ${maxBytes}` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return { ok: false, reason: 'malformed_json' };
+  }
+  if (typeof raw !== 'object' || raw === null) return { ok: false, reason: 'not_an_object' };
+  const v = (raw as { v?: unknown }).v;
+  if (v !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported_version: ${String(v).slice(0, 20)}` };
+  const tag = (raw as { t?: unknown }).t;
+  const which = typeof tag === 'string' ? TAG_TO_CHECKER[tag] : undefined;
+  if (which === undefined) return { ok: false, reason: `unknown_frame_type: ${String(tag).slice(0, 20)}` };
+  const checker = checkers[which];
+  if (!checker.Check(raw)) {
+    const first = checker.Errors(raw).First();
+    return { ok: false, reason: `invalid_${which}: ${first === undefined ? '?' : `${first.path} ${first.message}`}`.slice(0, 300) };
+  }
+  return { ok: true, frame: raw as Frame };
+}
+
+export function encodeFrame(frame: Frame): string {
+  return JSON.stringify(frame);
+}
