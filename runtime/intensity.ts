@@ -7,9 +7,10 @@ export type RestartDecision =
 
 /**
  * Record a restart at `now`. `restarts` holds earlier restart times, newest first;
- * those `period` ms or more in the past fall out of the window.
+ * those more than `period` ms in the past fall out of the window (a restart
+ * exactly `period` ago still counts, as OTP's `R >= Now - Period`).
  */
 export function addRestart(restarts: readonly number[], now: number, intensity: number, period: number): RestartDecision {
-  const window = [now, ...restarts.filter((t) => now - t < period)];
+  const window = [now, ...restarts.filter((t) => now - t <= period)];
   return window.length > intensity ? { type: 'terminate', restarts: window } : { type: 'ok', restarts: window };
 }

@@ -330,7 +330,9 @@ async function handleRequest(req: SupRequest, st: SupState, ctx: ProcessContext)
     case 'count_children': {
       const active = st.children.filter((c) => c.pid !== undefined && c.pid !== 'restarting').length;
       const supervisors = st.children.filter((c) => c.spec.type === 'supervisor').length;
-      const counts: ChildCounts = { specs: st.children.length, active, supervisors, workers: st.children.length - supervisors };
+      // simple_one_for_one has one spec (the template); its instances count as children.
+      const specs = dynamic ? 1 : st.children.length;
+      const counts: ChildCounts = { specs, active, supervisors, workers: st.children.length - supervisors };
       return { type: 'ok', value: counts };
     }
     case 'start_child': {
@@ -358,9 +360,13 @@ async function handleRequest(req: SupRequest, st: SupState, ctx: ProcessContext)
       return { type: 'ok', value: r.type === 'ok' ? r.pid : undefined };
     }
     case 'terminate_child': {
+      if (dynamic && !isPid(req.id)) return err({ type: 'simple_one_for_one' });
       const child = dynamic ? st.children.find((c) => c.pid === req.id) : findStatic(st, req.id);
       if (child === undefined) return err({ type: 'not_found' });
       await shutdownChild(child, ctx);
+      // A child waiting for a restart retry is simply no longer running: the
+      // queued retry then finds nothing to restart (OTP's del_child).
+      child.pid = undefined;
       if (dynamic || child.spec.restart === 'temporary') removeChild(st, child);
       return { type: 'ok', value: undefined };
     }

@@ -40,7 +40,7 @@ function modelSurvival(crashTimes: number[], intensity: number, period: number):
   let window: number[] = [];
   for (let i = 0; i < crashTimes.length; i++) {
     const t = crashTimes[i]!;
-    window = [t, ...window.filter((x) => t - x < period)];
+    window = [t, ...window.filter((x) => t - x <= period)];
     if (window.length > intensity) return { survivedCrashes: i, alive: false };
   }
   return { survivedCrashes: crashTimes.length, alive: true };
