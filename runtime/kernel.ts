@@ -6,9 +6,10 @@
 // drains up to `batch` messages inside that dispatch before yielding back to nact
 // (as OTP bounds a slice by reductions). So bulk traffic costs an array push per
 // message, and a hop between idle processes costs exactly one nact dispatch.
-// There is no second scheduler: every step of every process runs inside a nact
-// dispatch of that process, including continuations of async handlers, deaths
-// and the delivery of fatal exit signals.
+// There is no second scheduler: every step of every process starts inside a nact
+// dispatch of that process. An async handler's own continuation runs as the
+// promise callback it is; its outcome (carry on draining, or die) and every
+// death and fatal exit signal are applied in a nact dispatch of the process.
 import nact from 'nact';
 import type { Env } from './env.js';
 import { CallTimeout, ExitSignal, NodeDown, NoProc, RuntimeError, ServerExited } from './errors.js';
@@ -319,6 +320,13 @@ class Proc implements ProcessContext {
   // promise settles; the outcome is applied in a fresh nact dispatch, so the
   // continuation runs on nact like every other step.
   private suspend(p: PromiseLike<void>): void {
+    if (this.pendingExit !== null) {
+      // A fatal signal arrived before the handler's first await (e.g. exit to
+      // self, or a link to a dead pid): it takes effect now, not when (or if)
+      // the promise settles. The promise's outcome is then ignored.
+      p.then(undefined, () => undefined);
+      return this.die(this.pendingExit);
+    }
     this.suspended = true;
     p.then(
       () => {
@@ -504,6 +512,7 @@ class Proc implements ProcessContext {
   }
 
   trapExit(flag: boolean): boolean {
+    this.live();
     const prev = this.trapping;
     this.trapping = flag;
     return prev;
@@ -515,6 +524,7 @@ class Proc implements ProcessContext {
   }
 
   unregister(name: Name): void {
+    this.live();
     this.runtime.unregister(name);
   }
 
@@ -528,6 +538,7 @@ class Proc implements ProcessContext {
   }
 
   cancelTimer(ref: Ref): number | false {
+    this.live();
     return this.runtime.cancelTimer(ref);
   }
 
@@ -682,9 +693,22 @@ export class Runtime {
    * A promise-shaped monitor for runtime code that waits inside an async handler.
    */
   awaitExit(pid: Pid): Promise<ExitReason> {
+    return new Promise((resolve) => this.watchExit(pid, resolve));
+  }
+
+  /**
+   * Call `fn` with `pid`'s exit reason when it exits (at once with `noproc` if it
+   * is not alive). Returns a function that cancels the watch.
+   */
+  watchExit(pid: Pid, fn: (reason: ExitReason) => void): () => void {
     const p = this.procs.get(pid);
-    if (p === undefined) return Promise.resolve('noproc');
-    return new Promise((resolve) => (p.watchers ??= new Map()).set(this.makeRef(), new ExitWaiter(resolve)));
+    if (p === undefined) {
+      fn('noproc');
+      return () => {};
+    }
+    const ref = this.makeRef();
+    (p.watchers ??= new Map()).set(ref, new ExitWaiter(fn));
+    return () => p.watchers?.delete(ref);
   }
 
   isAlive(pid: Pid): boolean {
@@ -973,6 +997,16 @@ export class Runtime {
     (p.links ??= new Set()).add(from);
   }
 
+  /** @internal The local half of a link made by a remote spawn_link on our behalf. */
+  remoteLinkLocalSide(local: Pid, remote: Pid): void {
+    const p = this.procs.get(local);
+    if (p === undefined) {
+      this.remotePort?.exit(local, remote, 'noproc', true);
+      return;
+    }
+    (p.links ??= new Set()).add(remote);
+  }
+
   /** @internal */
   remoteUnlink(from: Pid, to: Pid): void {
     this.procs.get(to)?.links?.delete(from);
@@ -1073,11 +1107,16 @@ export class Runtime {
     return this.events.subscribe(fn);
   }
 
-  /** Kill every process and stop nact. For tests and process shutdown; supervisors should be stopped first for an orderly exit. */
+  /**
+   * Refuse new processes, send `kill` to every process (each dies at its next
+   * nact dispatch, i.e. on the next event-loop turn) and cancel all timers. Stop
+   * the supervision tree first (stopServer) for an orderly shutdown.
+   */
   stop(): void {
     this.stopped = true;
     for (const p of [...this.procs.values()]) p.signalExit('killed');
     for (const ref of [...this.timerTable.keys()]) this.cancelTimer(ref);
+    for (const slot of [...this.calls.values()]) this.failCall(slot, new RuntimeError('noproc', 'runtime stopped'));
   }
 }
 

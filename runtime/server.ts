@@ -328,15 +328,20 @@ function startWith<S, A>(
   return new Promise<StartResult>((resolve) => {
     let done = false;
     let timer: ReturnType<Runtime['env']['timers']['set']> | undefined;
+    let unwatch = (): void => {};
     const ack = (r: StartResult): void => {
       if (done) return;
       done = true;
       if (timer !== undefined) rt.env.timers.clear(timer);
+      unwatch();
       resolve(r);
     };
     const body = new ServerBody<S, A>(cb as ServerBehaviour<S, A, unknown, unknown, unknown, unknown>, args, ack, parent?.self);
     const spawnOpts = name === undefined ? undefined : { name };
     const pid = parent === undefined ? rt.spawn(body, spawnOpts) : parent.spawnLink(body, spawnOpts);
+    // A server killed before its init reports back (e.g. during an async init)
+    // must not leave its starter waiting forever.
+    if (!done) unwatch = rt.watchExit(pid, (reason) => ack({ type: 'error', error: { type: 'init_failed', reason } }));
     if (opts?.timeout !== undefined) {
       timer = rt.env.timers.set(opts.timeout, () => {
         if (done) return;

@@ -5,18 +5,26 @@ import { performance } from 'node:perf_hooks';
 import type { Env, TimerHandle } from '../env.js';
 import { seededRng } from '../rng.js';
 
+const MAX_HOST_TIMER_MS = 2_147_483_647;
+
 export function realEnv(seed?: string | number): Env {
   return {
     clock: { now: () => performance.now() },
     timers: {
       set(ms: number, fn: () => void): TimerHandle {
-        const t = setTimeout(fn, Math.max(0, Math.min(ms, 2_147_483_647)));
-        // A pending runtime timer must not keep an otherwise finished process alive.
-        t.unref();
-        return t as unknown as TimerHandle;
+        // Host timers cap at 2^31-1 ms (~24.8 days); longer ones are chained.
+        const slot: { t: NodeJS.Timeout | undefined } = { t: undefined };
+        const arm = (left: number): void => {
+          const step = Math.max(0, Math.min(left, MAX_HOST_TIMER_MS));
+          slot.t = setTimeout(() => (left > MAX_HOST_TIMER_MS ? arm(left - MAX_HOST_TIMER_MS) : fn()), step);
+          // A pending runtime timer must not keep an otherwise finished process alive.
+          slot.t.unref();
+        };
+        arm(ms);
+        return slot as unknown as TimerHandle;
       },
       clear(handle: TimerHandle): void {
-        clearTimeout(handle as unknown as NodeJS.Timeout);
+        clearTimeout((handle as unknown as { t: NodeJS.Timeout | undefined }).t);
       },
     },
     rng: seededRng(seed ?? randomBytes(8).toString('hex')),

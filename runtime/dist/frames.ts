@@ -14,7 +14,12 @@ const NodeT = Str(400);
 const NameT = Str(255);
 
 export const ExitReasonT = Type.Union([
-  Type.Union(['normal', 'shutdown', 'kill', 'killed', 'noproc', 'noconnection'].map((s) => Type.Literal(s))),
+  Type.Literal('normal'),
+  Type.Literal('shutdown'),
+  Type.Literal('kill'),
+  Type.Literal('killed'),
+  Type.Literal('noproc'),
+  Type.Literal('noconnection'),
   Type.Object({ type: Type.Literal('shutdown'), detail: Type.String() }),
   Type.Object({
     type: Type.Literal('error'),
@@ -64,7 +69,7 @@ const Op = {
   /** A message to a pid on the receiving node. */
   send: Type.Object({ t: Type.Literal('send'), to: PidT, msg: Type.Unknown() }),
   /** A message to a registered name on the receiving node. */
-  sendName: Type.Object({ t: Type.Literal('sendn'), to: NameT, from: PidT, msg: Type.Unknown() }),
+  sendName: Type.Object({ t: Type.Literal('sendn'), to: NameT, msg: Type.Unknown() }),
   link: Type.Object({ t: Type.Literal('link'), from: PidT, to: PidT }),
   unlink: Type.Object({ t: Type.Literal('unlink'), from: PidT, to: PidT }),
   /** An exit signal; `link` says whether it came through a link (trappable kill) or exit/2. */

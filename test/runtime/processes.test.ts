@@ -207,3 +207,44 @@ describe('registry', () => {
     expect(() => h.rt.spawn({ receive: () => {} }, { name: 'named' })).toThrow(/already registered/);
   });
 });
+
+describe('exits that race with async handlers', () => {
+  it('a fatal signal to itself before the first await ends the process at once, even if the promise never settles', async () => {
+    const h = harness();
+    const pid = h.rt.spawn({
+      receive: async (_m, ctx) => {
+        ctx.exit(ctx.self, 'shutdown');
+        await new Promise(() => {});
+      },
+    });
+    h.rt.send(pid, 'go');
+    await h.settle();
+    expect(h.exitReason(pid)).toBe('shutdown');
+  });
+
+  it('a dead process’s leftover async code cannot unregister names or trap exits', async () => {
+    const h = harness();
+    let resume!: () => void;
+    let err: unknown;
+    const pid = h.rt.spawn({
+      receive: async (_m, ctx) => {
+        await new Promise<void>((r) => (resume = r));
+        try {
+          ctx.unregister('svc');
+        } catch (e) {
+          err = e;
+        }
+      },
+    });
+    h.rt.send(pid, 'go');
+    await h.settle();
+    h.rt.exit(pid, 'kill');
+    await h.settle();
+    const other = h.idle();
+    h.rt.register('svc', other);
+    resume();
+    await h.settle();
+    expect((err as { code?: string }).code).toBe('dead_process');
+    expect(h.rt.whereis('svc')).toBe(other);
+  });
+});

@@ -380,3 +380,15 @@ describe('gen_server failures and termination', () => {
     expect(await waiting).toBe('released');
   });
 });
+
+describe('gen_server start races', () => {
+  it('a server killed during an async init makes start return init_failed with the kill reason instead of hanging', async () => {
+    const h = harness();
+    const slow: ServerBehaviour<null> = { name: 'slow_init', init: () => new Promise(() => {}) };
+    const r = startServer(h.rt, slow, undefined, { name: 'slow' });
+    await h.settle();
+    h.rt.exit(h.rt.whereis('slow')!, 'kill');
+    await h.settle();
+    expect(await r).toEqual({ type: 'error', error: { type: 'init_failed', reason: 'killed' } });
+  });
+});

@@ -1,0 +1,720 @@
+// A distributed node: connections to peers (handshake, liveness, reconnects,
+// the mesh), and the kernel's RemotePort over them. Operations for a peer are
+// queued in its outbox and flushed as ONE frame per microtask turn, so a process
+// that sends a burst pays one frame per few hundred messages. Per-connection
+// FIFO holds because a peer has exactly one connection and one outbox.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Env, TimerHandle } from '../env.js';
+import { RuntimeError } from '../errors.js';
+import { type CallOptions, type From, type ProcessBody, type RemotePort, Runtime } from '../kernel.js';
+import type { ExitReason, Name, Pid, Ref, RemoteName } from '../types.js';
+import { type ConfigSources, type DistConfig, type DistConfigInput, resolveDistConfig } from './config.js';
+import { type Frame, type Op, PROTOCOL_VERSION, decodeFrame } from './frames.js';
+import { proof, proofsEqual } from './handshake.js';
+import { formatNodeName, parseNodeName } from './names.js';
+import type { Conn, Listener, Transport } from './transport.js';
+
+export type NodeEvent =
+  | { readonly type: 'nodeup'; readonly node: string; readonly hidden: boolean }
+  | { readonly type: 'nodedown'; readonly node: string; readonly reason: string };
+
+export type SendOutcome =
+  | { readonly type: 'ok' }
+  /** The link's buffer is above its soft limit: wait for `whenWritable` before sending more. */
+  | { readonly type: 'backpressure'; readonly bufferedBytes: number }
+  | { readonly type: 'nodedown'; readonly node: string };
+
+/** Builds the body of a process spawned on request of another node (no code is shipped). */
+export type Spawnable = (args: unknown) => ProcessBody;
+
+export interface DistDeps {
+  readonly transport: Transport;
+  readonly env: Env;
+  readonly log?: Logger;
+  /** 128 random bits as hex; injected so a simulation can seed it. */
+  readonly nonce?: () => string;
+  readonly sources?: ConfigSources;
+}
+
+export class DistConfigError extends RuntimeError {
+  constructor(
+    readonly field: string,
+    detail: string,
+  ) {
+    super('start_failed', `distribution config ${field}: ${detail}`);
+    this.name = 'DistConfigError';
+  }
+}
+
+type PeerState = 'handshaking' | 'up';
+
+class Peer {
+  conn: Conn | undefined = undefined;
+  state: PeerState = 'handshaking';
+  hidden = false;
+  creation = -1;
+  outbox: Op[] = [];
+  flushQueued = false;
+  lastRecv = 0;
+  lastSent = 0;
+  readonly waiters: ((up: boolean) => void)[] = [];
+  constructor(
+    readonly node: string,
+    readonly outbound: boolean,
+  ) {}
+}
+
+/** How many operations may wait for a connection that is still being set up. */
+const MAX_PENDING_OPS = 100_000;
+
+const defaultNonce = (): string => randomBytes(16).toString('hex');
+
+export class Distribution implements RemotePort {
+  readonly node: string;
+  private readonly peers = new Map<string, Peer>();
+  /** Nodes we keep a connection to: reconnected with backoff after a drop. */
+  private readonly wanted = new Map<string, { attempt: number; timer: TimerHandle | undefined }>();
+  private readonly nodeMonitors = new Map<string, Set<Pid>>();
+  private readonly subscribers = new Set<(e: NodeEvent) => void>();
+  private readonly spawnables = new Map<string, Spawnable>();
+  private readonly pendingSpawns = new Map<Ref, { resolve: (pid: Pid) => void; reject: (e: Error) => void; link: Pid | undefined }>();
+  private readonly env: Env;
+  private readonly nonce: () => string;
+  private tickTimer: TimerHandle | undefined;
+  private stopped = false;
+
+  private constructor(
+    readonly rt: Runtime,
+    readonly config: DistConfig,
+    private readonly transport: Transport,
+    private readonly listener: Listener | undefined,
+    deps: DistDeps,
+  ) {
+    this.node = rt.node;
+    this.localPrefix = `<${rt.node}.`;
+    this.env = deps.env;
+    this.log = deps.log;
+    this.nonce = deps.nonce ?? defaultNonce;
+    rt.attachRemote(this);
+    this.armTick();
+  }
+
+  private readonly log: Logger | undefined;
+  private readonly localPrefix: string;
+
+  /**
+   * Start a node: check the config, listen (port 0 picks a free port, which then
+   * becomes part of the node's name), create its Runtime and attach distribution.
+   */
+  static async start(input: DistConfigInput, deps: DistDeps & { readonly creation?: number; readonly batch?: number }): Promise<Distribution> {
+    const resolved = resolveDistConfig(input, deps.sources ?? { env: {}, readFile: () => '' });
+    if (!resolved.ok) throw new DistConfigError(resolved.field, resolved.error);
+    for (const w of resolved.warnings) deps.log?.warn({ node: input.node }, w);
+    let config = resolved.config;
+    // Connections may arrive before the node object exists; they wait on this.
+    const holder: { dist?: Distribution } = {};
+    let listener: Listener | undefined;
+    if (config.listen) {
+      listener = await deps.transport.listen(config.host, config.port, (conn) => {
+        if (holder.dist === undefined) conn.close('node_starting');
+        else holder.dist.accept(conn);
+      });
+      const node = formatNodeName({ ...parseNodeName(config.node)!, port: listener.port });
+      config = Object.freeze({ ...config, node, port: listener.port });
+    }
+    const creation = deps.creation ?? deps.env.rng.int(1, 2 ** 31 - 1);
+    const rt = new Runtime({ env: deps.env, node: config.node, creation, ...(deps.batch === undefined ? {} : { batch: deps.batch }) });
+    holder.dist = new Distribution(rt, config, deps.transport, listener, deps);
+    return holder.dist;
+  }
+
+  // ---- public API --------------------------------------------------------
+
+  /** Connect to `node` (net_kernel:connect_node); true once the handshake succeeds. */
+  connect(node: string): Promise<boolean> {
+    if (node === this.node) return Promise.resolve(true);
+    if (parseNodeName(node) === undefined) return Promise.resolve(false);
+    if (!this.config.hidden) this.want(node);
+    const peer = this.peers.get(node) ?? this.dial(node);
+    if (peer === undefined) return Promise.resolve(false);
+    if (peer.state === 'up') return Promise.resolve(true);
+    return new Promise((resolve) => peer.waiters.push(resolve));
+  }
+
+  /** Drop the connection to `node` and stop reconnecting to it. */
+  disconnect(node: string): void {
+    this.unwant(node);
+    const peer = this.peers.get(node);
+    if (peer !== undefined) this.drop(peer, 'disconnect');
+  }
+
+  /** Connected nodes: visible ones by default (as Erlang's nodes()), hidden ones on request. */
+  nodes(which: 'visible' | 'hidden' | 'all' = 'visible'): string[] {
+    const out: string[] = [];
+    for (const p of this.peers.values()) {
+      if (p.state !== 'up') continue;
+      if (which === 'all' || (which === 'hidden') === p.hidden) out.push(p.node);
+    }
+    return out.sort();
+  }
+
+  /** erlang:monitor_node: `pid` gets `{type:'nodedown', node}` once, when the connection goes (or cannot be made). */
+  monitorNode(pid: Pid, node: string): void {
+    let set = this.nodeMonitors.get(node);
+    if (set === undefined) this.nodeMonitors.set(node, (set = new Set()));
+    set.add(pid);
+    void this.connect(node).then((up) => {
+      if (!up) this.fireNodeMonitors(node, 'connect_failed');
+    });
+  }
+
+  /** net_kernel:monitor_nodes: every nodeup/nodedown, until the returned function is called. */
+  subscribe(fn: (e: NodeEvent) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+
+  /** A send that reports back-pressure instead of queueing without bound. */
+  trySend(to: Pid | RemoteName, msg: unknown): SendOutcome {
+    const node = typeof to === 'string' ? this.rt.remoteNodeOf(to) : to.node;
+    if (node === undefined || node === this.node) {
+      this.rt.send(to, msg);
+      return { type: 'ok' };
+    }
+    const peer = this.peers.get(node);
+    if (peer === undefined || peer.state !== 'up' || peer.conn === undefined) return { type: 'nodedown', node };
+    const buffered = peer.conn.bufferedBytes();
+    if (buffered > this.config.softBufferedBytes) return { type: 'backpressure', bufferedBytes: buffered };
+    this.rt.send(to, msg);
+    return { type: 'ok' };
+  }
+
+  /** Resolves when the link to `node` is below its soft buffer limit (or the node is down). */
+  whenWritable(node: string): Promise<void> {
+    const peer = this.peers.get(node);
+    if (peer?.conn === undefined || peer.conn.bufferedBytes() <= this.config.softBufferedBytes) return Promise.resolve();
+    const conn = peer.conn;
+    return new Promise((resolve) => {
+      const prev = conn.onDrain;
+      conn.onDrain = () => {
+        conn.onDrain = prev;
+        prev();
+        resolve();
+      };
+    });
+  }
+
+  /** rpc: a call to the service registered as `service` on `node`. */
+  rpc<R = unknown>(node: string, service: Name, request: unknown, opts?: CallOptions): Promise<R> {
+    return this.rt.call<R>({ name: service, node }, request, opts);
+  }
+
+  /** Allow other nodes to spawn `name` here (spawn by name: no code crosses the wire). */
+  registerSpawnable(name: string, make: Spawnable): void {
+    this.spawnables.set(name, make);
+  }
+
+  /** Spawn a registered spawnable on `node`; with `link`, the new process is linked to that local pid. */
+  spawnRemote(node: string, spawnable: string, args: unknown, opts: { link?: Pid; timeoutMs?: number } = {}): Promise<Pid> {
+    if (node === this.node) {
+      const make = this.spawnables.get(spawnable);
+      if (make === undefined) return Promise.reject(new RuntimeError('start_failed', `no spawnable ${spawnable}`));
+      return Promise.resolve(this.rt.spawn(make(args)));
+    }
+    const ref = this.rt.makeRef();
+    const from = opts.link ?? this.rt.externalPid;
+    return new Promise<Pid>((resolve, reject) => {
+      const timer = this.env.timers.set(opts.timeoutMs ?? 5000, () => {
+        if (this.pendingSpawns.delete(ref)) reject(new RuntimeError('start_failed', `spawn on ${node} timed out`));
+      });
+      this.pendingSpawns.set(ref, {
+        resolve: (pid) => {
+          this.env.timers.clear(timer);
+          resolve(pid);
+        },
+        reject: (e) => {
+          this.env.timers.clear(timer);
+          reject(e);
+        },
+        link: opts.link,
+      });
+      this.enqueue(node, { t: 'spawn', ref, from, spawnable, args, link: opts.link !== undefined });
+    });
+  }
+
+  /** Close every connection and the listener; kills nothing (stop the runtime for that). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer !== undefined) this.env.timers.clear(this.tickTimer);
+    for (const w of this.wanted.values()) if (w.timer !== undefined) this.env.timers.clear(w.timer);
+    this.wanted.clear();
+    for (const p of [...this.peers.values()]) this.drop(p, 'node_stopping');
+    await this.listener?.close();
+  }
+
+  // ---- RemotePort (called by the kernel) ----------------------------------
+
+  send(to: Pid, msg: unknown): void {
+    const node = this.rt.remoteNodeOf(to);
+    if (node !== undefined && node !== this.node) this.enqueue(node, { t: 'send', to, msg });
+  }
+
+  sendName(to: RemoteName, msg: unknown): void {
+    this.enqueue(to.node, { t: 'sendn', to: to.name, msg });
+  }
+
+  link(from: Pid, to: Pid): void {
+    const node = this.rt.remoteNodeOf(to)!;
+    if (node === this.node) return this.rt.remoteExit(to, from, 'noproc', true); // an older incarnation of us
+    this.enqueue(node, { t: 'link', from, to });
+  }
+
+  unlink(from: Pid, to: Pid): void {
+    const node = this.rt.remoteNodeOf(to);
+    if (node !== undefined && node !== this.node) this.enqueue(node, { t: 'unlink', from, to });
+  }
+
+  exit(from: Pid, to: Pid, reason: ExitReason, viaLink: boolean): void {
+    const node = this.rt.remoteNodeOf(to);
+    if (node !== undefined && node !== this.node) this.enqueue(node, { t: 'exit', from, to, reason, link: viaLink });
+  }
+
+  monitor(from: Pid, ref: Ref, to: Pid | RemoteName): void {
+    const node = typeof to === 'string' ? this.rt.remoteNodeOf(to)! : to.node;
+    const target = typeof to === 'string' ? to : to.name;
+    if (node === this.node) return this.rt.remoteDown(ref, target, 'noproc');
+    this.enqueue(node, { t: 'mon', from, to: target, ref });
+  }
+
+  demonitor(ref: Ref, node: string): void {
+    this.enqueue(node, { t: 'demon', ref });
+  }
+
+  down(to: Pid, ref: Ref, pid: Pid | Name, reason: ExitReason): void {
+    const node = this.rt.remoteNodeOf(to);
+    if (node !== undefined && node !== this.node) this.enqueue(node, { t: 'down', ref, to, pid, reason });
+  }
+
+  reply(from: From, value: unknown): void {
+    const node = this.rt.remoteNodeOf(from.pid);
+    if (node !== undefined && node !== this.node) this.enqueue(node, { t: 'reply', ref: from.ref, value });
+  }
+
+  // ---- outbox ------------------------------------------------------------
+
+  private enqueue(node: string, op: Op): void {
+    if (this.stopped) return this.unreachable(node, op);
+    const peer = this.peers.get(node) ?? this.dial(node);
+    if (peer === undefined) return this.unreachable(node, op);
+    if (peer.state !== 'up' && peer.outbox.length >= MAX_PENDING_OPS) {
+      this.log?.warn({ node, pending: peer.outbox.length }, 'dist: too many operations waiting for a connection; dropping');
+      return this.unreachable(node, op);
+    }
+    peer.outbox.push(op);
+    if (peer.state === 'up' && !peer.flushQueued) {
+      peer.flushQueued = true;
+      // One frame per microtask turn: everything sent in this synchronous run
+      // (e.g. a whole nact dispatch of a busy process) shares the frame.
+      queueMicrotask(() => this.flush(peer));
+    }
+  }
+
+  /** An operation that cannot reach its node: answer it as the network would. */
+  private unreachable(node: string, op: Op): void {
+    switch (op.t) {
+      case 'mon':
+        return this.rt.remoteDown(op.ref as Ref, op.to, 'noconnection');
+      case 'link':
+        return this.rt.remoteExit(op.to as Pid, op.from as Pid, 'noconnection', true);
+      case 'spawn': {
+        const p = this.pendingSpawns.get(op.ref as Ref);
+        if (p !== undefined) {
+          this.pendingSpawns.delete(op.ref as Ref);
+          p.reject(new RuntimeError('nodedown', node));
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private flush(peer: Peer): void {
+    peer.flushQueued = false;
+    const conn = peer.conn;
+    if (peer.state !== 'up' || conn === undefined || peer.outbox.length === 0) return;
+    const ops = peer.outbox;
+    peer.outbox = [];
+    const max = this.config.maxOpsPerFrame;
+    if (ops.length <= max) this.sendOps(peer, conn, ops);
+    else for (let i = 0; i < ops.length; i += max) this.sendOps(peer, conn, ops.slice(i, i + max));
+    peer.lastSent = this.env.clock.now();
+    if (conn.bufferedBytes() > this.config.hardBufferedBytes) this.drop(peer, 'send_buffer_overflow');
+  }
+
+  private sendOps(peer: Peer, conn: Conn, ops: Op[]): void {
+    const data = `{"v":${PROTOCOL_VERSION},"t":"b","ops":${JSON.stringify(ops)}}`;
+    if (data.length <= this.config.maxFrameBytes) {
+      conn.send(data);
+      return;
+    }
+    if (ops.length > 1) {
+      const mid = ops.length >> 1;
+      this.sendOps(peer, conn, ops.slice(0, mid));
+      this.sendOps(peer, conn, ops.slice(mid));
+      return;
+    }
+    // One message larger than a frame may be: it cannot be sent. Fail what waits on it.
+    const op = ops[0]!;
+    this.log?.warn({ node: peer.node, op: op.t, bytes: data.length }, 'dist: message larger than maxFrameBytes dropped');
+    if (op.t === 'send' || op.t === 'sendn') {
+      const env = op.msg as { type?: unknown; from?: From } | null;
+      if (env !== null && typeof env === 'object' && env.type === '$call' && env.from !== undefined) {
+        this.rt.remoteDown(env.from.ref, op.to, { type: 'error', name: 'MessageTooLarge', message: `${data.length} bytes > maxFrameBytes` });
+      }
+    }
+  }
+
+  // ---- connections -------------------------------------------------------
+
+  private dial(node: string): Peer | undefined {
+    if (this.stopped || node === this.node) return undefined;
+    const addr = parseNodeName(node);
+    if (addr === undefined || addr.port === 0) return undefined;
+    const peer = new Peer(node, true);
+    this.peers.set(node, peer);
+    const cNonce = this.nonce();
+    const timer = this.env.timers.set(this.config.handshakeTimeoutMs, () => {
+      if (this.peers.get(node) === peer && peer.state !== 'up') this.fail(peer, 'handshake_timeout');
+    });
+    this.transport.connect(addr.host, addr.port).then(
+      (conn) => {
+        if (this.peers.get(node) !== peer || this.stopped) {
+          conn.close('superseded');
+          return;
+        }
+        peer.conn = conn;
+        let stage: 'challenge' | 'welcome' = 'challenge';
+        conn.onClose = (reason) => {
+          this.env.timers.clear(timer);
+          if (peer.conn === conn) this.fail(peer, reason);
+        };
+        conn.onFrame = (data) => {
+          if (peer.state === 'up') return this.onOps(peer, data);
+          const d = decodeFrame(data, this.config.maxFrameBytes);
+          if (!d.ok) return this.refuse(peer, conn, d.reason);
+          const f: Frame = d.frame;
+          if (f.t === 'refuse') return this.refuse(peer, conn, `refused: ${f.reason}`, false);
+          if (stage === 'challenge' && f.t === 'challenge') {
+            if (f.node !== node) return this.refuse(peer, conn, `wrong_node: expected ${node}, got ${f.node}`);
+            const expected = proof(this.config.cookie, 'server', cNonce, f.nonce, node, this.node);
+            if (!proofsEqual(expected, f.proof)) return this.refuse(peer, conn, 'bad_cookie');
+            peer.creation = f.creation;
+            stage = 'welcome';
+            conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'auth', proof: proof(this.config.cookie, 'client', f.nonce, cNonce, this.node, node) }));
+            return;
+          }
+          if (stage === 'welcome' && f.t === 'welcome') {
+            this.env.timers.clear(timer);
+            this.up(peer, false);
+            this.learnPeers(f.peers);
+            return;
+          }
+          this.refuse(peer, conn, `unexpected_${f.t}_during_handshake`);
+        };
+        conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'hello', node: this.node, creation: this.rt.creation, hidden: this.config.hidden, nonce: cNonce }));
+      },
+      (e: unknown) => {
+        this.env.timers.clear(timer);
+        if (this.peers.get(node) === peer) this.fail(peer, `connect_failed: ${(e as Error).message}`);
+      },
+    );
+    return peer;
+  }
+
+  /** An inbound connection: hello → challenge (with our proof) → auth (theirs) → welcome. */
+  private accept(conn: Conn): void {
+    if (this.stopped) return conn.close('node_stopping');
+    let stage: 'hello' | 'auth' | 'done' = 'hello';
+    let peer: Peer | undefined;
+    let theirs: { node: string; nonce: string; creation: number; hidden: boolean } | undefined;
+    const sNonce = this.nonce();
+    const timer = this.env.timers.set(this.config.handshakeTimeoutMs, () => {
+      if (stage !== 'done') this.reject(conn, 'handshake_timeout');
+    });
+    conn.onClose = (reason) => {
+      this.env.timers.clear(timer);
+      if (peer !== undefined && peer.conn === conn) this.fail(peer, reason);
+    };
+    conn.onFrame = (data) => {
+      if (stage === 'done') return peer !== undefined && peer.conn === conn ? this.onOps(peer, data) : undefined;
+      const d = decodeFrame(data, this.config.maxFrameBytes);
+      if (!d.ok) return this.reject(conn, d.reason);
+      const f = d.frame;
+      if (stage === 'hello' && f.t === 'hello') {
+        if (parseNodeName(f.node) === undefined || f.node === this.node) return this.reject(conn, `bad_node_name: ${f.node}`);
+        theirs = { node: f.node, nonce: f.nonce, creation: f.creation, hidden: f.hidden };
+        stage = 'auth';
+        conn.send(
+          JSON.stringify({
+            v: PROTOCOL_VERSION,
+            t: 'challenge',
+            node: this.node,
+            creation: this.rt.creation,
+            nonce: sNonce,
+            proof: proof(this.config.cookie, 'server', f.nonce, sNonce, this.node, f.node),
+          }),
+        );
+        return;
+      }
+      if (stage === 'auth' && f.t === 'auth' && theirs !== undefined) {
+        const expected = proof(this.config.cookie, 'client', sNonce, theirs.nonce, theirs.node, this.node);
+        if (!proofsEqual(expected, f.proof)) {
+          this.log?.warn({ peer: theirs.node }, 'dist: connection refused: bad_cookie');
+          conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'refuse', reason: 'bad_cookie' }));
+          stage = 'done';
+          return conn.close('bad_cookie');
+        }
+        const existing = this.peers.get(theirs.node);
+        if (existing !== undefined) {
+          if (existing.state === 'up' && existing.creation === theirs.creation) return this.reject(conn, 'already_connected');
+          if (existing.state === 'up') {
+            this.drop(existing, 'peer_restarted'); // the node came back: its old connection is dead
+          } else if (this.node < theirs.node) {
+            return this.reject(conn, 'simultaneous_connect'); // our own dial wins the tie
+          } else {
+            existing.conn?.close('simultaneous_connect');
+            this.peers.delete(theirs.node);
+            peer = new Peer(theirs.node, false);
+            peer.outbox = existing.outbox; // keep what was queued, in order
+            peer.waiters.push(...existing.waiters);
+          }
+        }
+        peer ??= new Peer(theirs.node, false);
+        peer.conn = conn;
+        peer.creation = theirs.creation;
+        this.peers.set(theirs.node, peer);
+        stage = 'done';
+        this.env.timers.clear(timer);
+        conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'welcome', peers: this.config.hidden ? [] : this.nodes('visible') }));
+        this.up(peer, theirs.hidden);
+        return;
+      }
+      this.reject(conn, `unexpected_${f.t}_during_handshake`);
+    };
+  }
+
+  private up(peer: Peer, hidden: boolean): void {
+    peer.state = 'up';
+    peer.hidden = hidden;
+    const now = this.env.clock.now();
+    peer.lastRecv = now;
+    peer.lastSent = now;
+    const w = this.wanted.get(peer.node);
+    if (w !== undefined) w.attempt = 0;
+    if (!hidden && !this.config.hidden && peer.outbound === false) this.want(peer.node);
+    this.log?.info({ peer: peer.node, hidden }, 'dist: nodeup');
+    for (const resolve of peer.waiters.splice(0)) resolve(true);
+    this.emit({ type: 'nodeup', node: peer.node, hidden });
+    // Tell the mesh about the newcomer, and the newcomer about the mesh.
+    if (!hidden && !this.config.hidden) {
+      const visible = this.nodes('visible');
+      for (const other of visible) if (other !== peer.node) this.enqueue(other, { t: 'peers', nodes: [peer.node] });
+      this.enqueue(peer.node, { t: 'peers', nodes: visible.filter((n) => n !== peer.node) });
+    }
+    if (peer.outbox.length > 0 && !peer.flushQueued) {
+      peer.flushQueued = true;
+      queueMicrotask(() => this.flush(peer));
+    }
+  }
+
+  private learnPeers(nodes: readonly string[]): void {
+    if (this.config.hidden) return;
+    for (const n of nodes) if (n !== this.node && !this.peers.has(n)) void this.connect(n);
+  }
+
+  private onOps(peer: Peer, data: string): void {
+    peer.lastRecv = this.env.clock.now();
+    const d = decodeFrame(data, this.config.maxFrameBytes);
+    if (!d.ok || d.frame.t !== 'b') return this.drop(peer, d.ok ? `unexpected_${d.frame.t}` : d.reason);
+    const prefix = `<${peer.node}.`;
+    const rt = this.rt;
+    for (const op of d.frame.ops) {
+      switch (op.t) {
+        case 'send':
+          rt.remoteDeliver(op.to as Pid, op.msg);
+          break;
+        case 'sendn':
+          rt.remoteDeliverName(op.to, op.msg);
+          break;
+        case 'tick':
+          break;
+        case 'reply':
+          rt.remoteReply(op.ref as Ref, op.value);
+          break;
+        case 'down':
+          if (op.to.startsWith(this.localPrefix)) rt.remoteDown(op.ref as Ref, op.pid as Pid, op.reason);
+          break;
+        case 'demon':
+          rt.remoteDemonitor(op.ref as Ref);
+          break;
+        case 'peers':
+          this.learnPeers(op.nodes);
+          break;
+        case 'spawned': {
+          const p = this.pendingSpawns.get(op.ref as Ref);
+          if (p === undefined) break;
+          this.pendingSpawns.delete(op.ref as Ref);
+          if (op.result.ok) {
+            if (p.link !== undefined) rt.remoteLinkLocalSide(p.link, op.result.pid as Pid);
+            p.resolve(op.result.pid as Pid);
+          } else {
+            p.reject(new RuntimeError('start_failed', op.result.error));
+          }
+          break;
+        }
+        default:
+          // Operations that act on behalf of a remote process must name a process
+          // of the peer that sent them: a node cannot forge another node's pids.
+          if (!op.from.startsWith(prefix)) return this.drop(peer, `forged_sender: ${op.from}`);
+          this.applyFromProcess(op);
+      }
+    }
+  }
+
+  private applyFromProcess(op: Extract<Op, { from: string }>): void {
+    const rt = this.rt;
+    switch (op.t) {
+      case 'link':
+        return rt.remoteLink(op.from as Pid, op.to as Pid);
+      case 'unlink':
+        return rt.remoteUnlink(op.from as Pid, op.to as Pid);
+      case 'exit':
+        return rt.remoteExit(op.from as Pid, op.to as Pid, op.reason, op.link);
+      case 'mon':
+        return rt.remoteMonitor(op.from as Pid, op.ref as Ref, op.to as Pid);
+      case 'spawn': {
+        const node = rt.remoteNodeOf(op.from as Pid)!;
+        const make = this.spawnables.get(op.spawnable);
+        if (make === undefined) {
+          this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: false, error: `no spawnable named ${op.spawnable}` } });
+          return;
+        }
+        let pid: Pid;
+        try {
+          pid = rt.spawn(make(op.args));
+        } catch (e) {
+          this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: false, error: (e as Error).message } });
+          return;
+        }
+        if (op.link) rt.remoteLink(op.from as Pid, pid);
+        this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: true, pid } });
+      }
+    }
+  }
+
+  /** Refuse a connection during the handshake: log, close, and process nothing more from it. */
+  private reject(conn: Conn, reason: string): void {
+    this.log?.warn({ reason }, 'dist: inbound connection refused');
+    conn.onFrame = () => {};
+    conn.close(reason);
+  }
+
+  private refuse(peer: Peer, conn: Conn, reason: string, log = true): void {
+    if (log) this.log?.warn({ peer: peer.node, reason }, 'dist: connection refused');
+    conn.onFrame = () => {};
+    conn.close(reason);
+    this.fail(peer, reason);
+  }
+
+  /** A connection that never came up. */
+  private fail(peer: Peer, reason: string): void {
+    if (peer.state === 'up') return this.drop(peer, reason);
+    if (this.peers.get(peer.node) !== peer) return;
+    this.peers.delete(peer.node);
+    peer.conn?.close(reason);
+    for (const resolve of peer.waiters.splice(0)) resolve(false);
+    const pending = peer.outbox;
+    peer.outbox = [];
+    for (const op of pending) this.unreachable(peer.node, op);
+    this.rt.nodeDown(peer.node);
+    this.fireNodeMonitors(peer.node, reason);
+    this.scheduleReconnect(peer.node);
+  }
+
+  /** A live connection is gone: everything that depended on it learns now. */
+  private drop(peer: Peer, reason: string): void {
+    if (this.peers.get(peer.node) !== peer) return;
+    if (peer.state !== 'up') return this.fail(peer, reason);
+    this.peers.delete(peer.node);
+    const conn = peer.conn;
+    peer.conn = undefined;
+    conn?.close(reason);
+    peer.outbox = [];
+    this.log?.info({ peer: peer.node, reason }, 'dist: nodedown');
+    this.rt.nodeDown(peer.node);
+    this.fireNodeMonitors(peer.node, reason);
+    this.emit({ type: 'nodedown', node: peer.node, reason });
+    this.scheduleReconnect(peer.node);
+  }
+
+  private fireNodeMonitors(node: string, reason: string): void {
+    const set = this.nodeMonitors.get(node);
+    if (set === undefined) return;
+    this.nodeMonitors.delete(node);
+    for (const pid of set) this.rt.send(pid, { type: 'nodedown', node, reason });
+  }
+
+  private emit(e: NodeEvent): void {
+    for (const s of this.subscribers) s(e);
+  }
+
+  // ---- liveness and reconnects ------------------------------------------
+
+  private armTick(): void {
+    this.tickTimer = this.env.timers.set(this.config.tickMs, () => {
+      if (this.stopped) return;
+      this.tick();
+      this.armTick();
+    });
+  }
+
+  private tick(): void {
+    const now = this.env.clock.now();
+    const silentLimit = this.config.tickMs * this.config.timeoutTicks;
+    for (const peer of [...this.peers.values()]) {
+      if (peer.state !== 'up') continue;
+      if (now - peer.lastRecv > silentLimit) {
+        this.drop(peer, 'tick_timeout');
+        continue;
+      }
+      if (now - peer.lastSent >= this.config.tickMs) this.enqueue(peer.node, { t: 'tick' });
+    }
+  }
+
+  private want(node: string): void {
+    if (!this.wanted.has(node)) this.wanted.set(node, { attempt: 0, timer: undefined });
+  }
+
+  private unwant(node: string): void {
+    const w = this.wanted.get(node);
+    if (w?.timer !== undefined) this.env.timers.clear(w.timer);
+    this.wanted.delete(node);
+  }
+
+  // Exponential backoff with full jitter, so that a cluster that lost a node
+  // does not redial it in lockstep.
+  private scheduleReconnect(node: string): void {
+    const w = this.wanted.get(node);
+    if (w === undefined || this.stopped || w.timer !== undefined) return;
+    const ceiling = Math.min(this.config.reconnectMaxMs, this.config.reconnectMinMs * 2 ** Math.min(w.attempt, 16));
+    const delay = Math.round(this.config.reconnectMinMs / 2 + this.env.rng.next() * (ceiling - this.config.reconnectMinMs / 2));
+    w.attempt++;
+    w.timer = this.env.timers.set(delay, () => {
+      w.timer = undefined;
+      if (this.stopped || !this.wanted.has(node) || this.peers.has(node)) return;
+      this.dial(node);
+    });
+  }
+}
