@@ -143,6 +143,11 @@ export interface RemotePort {
   /** Tell a remote watcher that a local process it monitored is down. */
   down(to: Pid, ref: Ref, pid: Pid | Name, reason: ExitReason): void;
   reply(from: From, value: unknown): void;
+  /**
+   * A call to a remote server: one operation that both monitors the server under
+   * `ref` (DOWN comes back through remoteDown) and delivers the request.
+   */
+  call(from: Pid, ref: Ref, to: Pid | RemoteName, request: unknown): void;
 }
 
 export interface RuntimeOptions {
@@ -898,11 +903,7 @@ export class Runtime {
       const slot = new CallSlot(ref, undefined, node, resolve as (v: unknown) => void, reject);
       this.calls.set(ref, slot);
       if (timeout !== 'infinity') this.armDeadline(slot, timeout);
-      const from: Pid = caller?.self ?? this.externalPid;
-      port.monitor(from, ref, dest);
-      const envelope: CallEnvelope = { type: '$call', from: { ref, pid: from }, request };
-      if (typeof dest === 'string') port.send(dest, envelope);
-      else port.sendName(dest, envelope);
+      port.call(caller?.self ?? this.externalPid, ref, dest, request);
     });
   }
 
@@ -1029,6 +1030,18 @@ export class Runtime {
     }
     (p.watchers ??= new Map()).set(ref, new RemoteWatcher(from));
     this.remoteWatched.set(ref, p);
+  }
+
+  /** @internal A call from a remote process: monitor the server for the caller, then deliver it. */
+  remoteCallIn(from: Pid, ref: Ref, to: Pid | Name, request: unknown): void {
+    const p = this.resolve(to);
+    if (p === undefined) {
+      this.remotePort?.down(from, ref, to, 'noproc');
+      return;
+    }
+    (p.watchers ??= new Map()).set(ref, new RemoteWatcher(from));
+    this.remoteWatched.set(ref, p);
+    p.enqueue({ type: '$call', from: { ref, pid: from }, request } satisfies CallEnvelope);
   }
 
   /** @internal */

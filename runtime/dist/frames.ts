@@ -78,6 +78,8 @@ const Op = {
   monitor: Type.Object({ t: Type.Literal('mon'), from: PidT, to: Type.Union([PidT, NameT]), ref: RefT }),
   demonitor: Type.Object({ t: Type.Literal('demon'), ref: RefT }),
   down: Type.Object({ t: Type.Literal('down'), ref: RefT, to: PidT, pid: Type.Union([PidT, NameT]), reason: ExitReasonT }),
+  /** A call: monitors `to` for `from` under `ref` and delivers `request` (one op instead of mon + send). */
+  call: Type.Object({ t: Type.Literal('call'), from: PidT, to: Type.Union([PidT, NameT]), ref: RefT, request: Type.Unknown() }),
   /** A call's reply, routed to the caller's node. */
   reply: Type.Object({ t: Type.Literal('reply'), ref: RefT, value: Type.Unknown() }),
   /** Spawn a registered spawnable by name on the receiver. */

@@ -83,6 +83,7 @@ export class Distribution implements RemotePort {
   private readonly nonce: () => string;
   private tickTimer: TimerHandle | undefined;
   private stopped = false;
+  private readonly counters = { framesSent: 0, framesReceived: 0, opsSent: 0, opsReceived: 0, bytesSent: 0, bytesReceived: 0 };
 
   private constructor(
     readonly rt: Runtime,
@@ -243,6 +244,11 @@ export class Distribution implements RemotePort {
     });
   }
 
+  /** Traffic counters since start (for metrics and benchmarks). */
+  stats(): Readonly<typeof this.counters> {
+    return { ...this.counters };
+  }
+
   /** Close every connection and the listener; kills nothing (stop the runtime for that). */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -301,6 +307,13 @@ export class Distribution implements RemotePort {
     if (node !== undefined && node !== this.node) this.enqueue(node, { t: 'reply', ref: from.ref, value });
   }
 
+  call(from: Pid, ref: Ref, to: Pid | RemoteName, request: unknown): void {
+    const node = typeof to === 'string' ? this.rt.remoteNodeOf(to)! : to.node;
+    const target = typeof to === 'string' ? to : to.name;
+    if (node === this.node) return this.rt.remoteDown(ref, target, 'noproc');
+    this.enqueue(node, { t: 'call', from, to: target, ref, request });
+  }
+
   // ---- outbox ------------------------------------------------------------
 
   private enqueue(node: string, op: Op): void {
@@ -324,6 +337,7 @@ export class Distribution implements RemotePort {
   private unreachable(node: string, op: Op): void {
     switch (op.t) {
       case 'mon':
+      case 'call':
         return this.rt.remoteDown(op.ref as Ref, op.to, 'noconnection');
       case 'link':
         return this.rt.remoteExit(op.to as Pid, op.from as Pid, 'noconnection', true);
@@ -357,6 +371,9 @@ export class Distribution implements RemotePort {
     const data = `{"v":${PROTOCOL_VERSION},"t":"b","ops":${JSON.stringify(ops)}}`;
     if (data.length <= this.config.maxFrameBytes) {
       conn.send(data);
+      this.counters.framesSent++;
+      this.counters.opsSent += ops.length;
+      this.counters.bytesSent += data.length;
       return;
     }
     if (ops.length > 1) {
@@ -368,11 +385,8 @@ export class Distribution implements RemotePort {
     // One message larger than a frame may be: it cannot be sent. Fail what waits on it.
     const op = ops[0]!;
     this.log?.warn({ node: peer.node, op: op.t, bytes: data.length }, 'dist: message larger than maxFrameBytes dropped');
-    if (op.t === 'send' || op.t === 'sendn') {
-      const env = op.msg as { type?: unknown; from?: From } | null;
-      if (env !== null && typeof env === 'object' && env.type === '$call' && env.from !== undefined) {
-        this.rt.remoteDown(env.from.ref, op.to, { type: 'error', name: 'MessageTooLarge', message: `${data.length} bytes > maxFrameBytes` });
-      }
+    if (op.t === 'call') {
+      this.rt.remoteDown(op.ref as Ref, op.to, { type: 'error', name: 'MessageTooLarge', message: `${data.length} bytes > maxFrameBytes` });
     }
   }
 
@@ -538,6 +552,9 @@ export class Distribution implements RemotePort {
     peer.lastRecv = this.env.clock.now();
     const d = decodeFrame(data, this.config.maxFrameBytes);
     if (!d.ok || d.frame.t !== 'b') return this.drop(peer, d.ok ? `unexpected_${d.frame.t}` : d.reason);
+    this.counters.framesReceived++;
+    this.counters.opsReceived += d.frame.ops.length;
+    this.counters.bytesReceived += data.length;
     const prefix = `<${peer.node}.`;
     const rt = this.rt;
     for (const op of d.frame.ops) {
@@ -594,6 +611,8 @@ export class Distribution implements RemotePort {
         return rt.remoteExit(op.from as Pid, op.to as Pid, op.reason, op.link);
       case 'mon':
         return rt.remoteMonitor(op.from as Pid, op.ref as Ref, op.to as Pid);
+      case 'call':
+        return rt.remoteCallIn(op.from as Pid, op.ref as Ref, op.to, op.request);
       case 'spawn': {
         const node = rt.remoteNodeOf(op.from as Pid)!;
         const make = this.spawnables.get(op.spawnable);
