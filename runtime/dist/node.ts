@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Env, TimerHandle } from '../env.js';
 import { RuntimeError } from '../errors.js';
 import { type CallOptions, type From, type ProcessBody, type RemotePort, Runtime } from '../kernel.js';
+import { type ServerBehaviour, startServer } from '../server.js';
 import type { ExitReason, Name, Pid, Ref, RemoteName } from '../types.js';
 import { type ConfigSources, type DistConfig, type DistConfigInput, resolveDistConfig } from './config.js';
 import { type Frame, type Op, PROTOCOL_VERSION, decodeFrame } from './frames.js';
@@ -27,6 +28,9 @@ export type SendOutcome =
 
 /** Builds the body of a process spawned on request of another node (no code is shipped). */
 export type Spawnable = (args: unknown) => ProcessBody;
+
+/** How a spawnable starts: a plain process, or a gen_server behaviour started with its init. */
+type Starter = (args: unknown) => Promise<Pid>;
 
 export interface DistDeps {
   readonly transport: Transport;
@@ -77,7 +81,7 @@ export class Distribution implements RemotePort {
   private readonly wanted = new Map<string, { attempt: number; timer: TimerHandle | undefined }>();
   private readonly nodeMonitors = new Map<string, Set<Pid>>();
   private readonly subscribers = new Set<(e: NodeEvent) => void>();
-  private readonly spawnables = new Map<string, Spawnable>();
+  private readonly spawnables = new Map<string, Starter>();
   private readonly pendingSpawns = new Map<Ref, { resolve: (pid: Pid) => void; reject: (e: Error) => void; link: Pid | undefined }>();
   private readonly env: Env;
   private readonly nonce: () => string;
@@ -136,7 +140,8 @@ export class Distribution implements RemotePort {
   connect(node: string): Promise<boolean> {
     if (node === this.node) return Promise.resolve(true);
     if (parseNodeName(node) === undefined) return Promise.resolve(false);
-    if (!this.config.hidden) this.want(node);
+    // An explicit connect means "stay connected": reconnect after a drop.
+    this.want(node);
     const peer = this.peers.get(node) ?? this.dial(node);
     if (peer === undefined) return Promise.resolve(false);
     if (peer.state === 'up') return Promise.resolve(true);
@@ -213,15 +218,24 @@ export class Distribution implements RemotePort {
 
   /** Allow other nodes to spawn `name` here (spawn by name: no code crosses the wire). */
   registerSpawnable(name: string, make: Spawnable): void {
-    this.spawnables.set(name, make);
+    this.spawnables.set(name, async (args) => this.rt.spawn(make(args)));
+  }
+
+  /** Allow other nodes to start a gen_server of behaviour `cb` here by name; its args come from the request. */
+  registerBehaviour<S>(name: string, cb: ServerBehaviour<S, unknown, never, unknown, never, never>): void {
+    this.spawnables.set(name, async (args) => {
+      const r = await startServer(this.rt, cb, args);
+      if (r.type === 'ok') return r.pid;
+      throw new RuntimeError('start_failed', r.type === 'ignore' ? 'init returned ignore' : JSON.stringify(r.error));
+    });
   }
 
   /** Spawn a registered spawnable on `node`; with `link`, the new process is linked to that local pid. */
   spawnRemote(node: string, spawnable: string, args: unknown, opts: { link?: Pid; timeoutMs?: number } = {}): Promise<Pid> {
     if (node === this.node) {
-      const make = this.spawnables.get(spawnable);
-      if (make === undefined) return Promise.reject(new RuntimeError('start_failed', `no spawnable ${spawnable}`));
-      return Promise.resolve(this.rt.spawn(make(args)));
+      const start = this.spawnables.get(spawnable);
+      if (start === undefined) return Promise.reject(new RuntimeError('start_failed', `no spawnable ${spawnable}`));
+      return start(args);
     }
     const ref = this.rt.makeRef();
     const from = opts.link ?? this.rt.externalPid;
@@ -411,8 +425,16 @@ export class Distribution implements RemotePort {
         peer.conn = conn;
         let stage: 'challenge' | 'welcome' = 'challenge';
         conn.onClose = (reason) => {
+          if (peer.conn !== conn) return;
+          if (reason === 'simultaneous_connect' && peer.state !== 'up') {
+            // The peer is dialing us too and its connection wins the tie (its
+            // name sorts first): keep what we queued and wait for its inbound
+            // connection to take this peer over; the handshake timer still bounds it.
+            peer.conn = undefined;
+            return;
+          }
           this.env.timers.clear(timer);
-          if (peer.conn === conn) this.fail(peer, reason);
+          this.fail(peer, reason);
         };
         conn.onFrame = (data) => {
           if (peer.state === 'up') return this.onOps(peer, data);
@@ -615,20 +637,18 @@ export class Distribution implements RemotePort {
         return rt.remoteCallIn(op.from as Pid, op.ref as Ref, op.to, op.request);
       case 'spawn': {
         const node = rt.remoteNodeOf(op.from as Pid)!;
-        const make = this.spawnables.get(op.spawnable);
-        if (make === undefined) {
+        const start = this.spawnables.get(op.spawnable);
+        if (start === undefined) {
           this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: false, error: `no spawnable named ${op.spawnable}` } });
           return;
         }
-        let pid: Pid;
-        try {
-          pid = rt.spawn(make(op.args));
-        } catch (e) {
-          this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: false, error: (e as Error).message } });
-          return;
-        }
-        if (op.link) rt.remoteLink(op.from as Pid, pid);
-        this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: true, pid } });
+        start(op.args).then(
+          (pid) => {
+            if (op.link) rt.remoteLink(op.from as Pid, pid);
+            this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: true, pid } });
+          },
+          (e: unknown) => this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: false, error: String((e as Error).message ?? e).slice(0, 400) } }),
+        );
       }
     }
   }
