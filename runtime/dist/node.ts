@@ -15,6 +15,7 @@ import { type Frame, type Op, PROTOCOL_VERSION, decodeFrame } from './frames.js'
 import { proof, proofsEqual } from './handshake.js';
 import { formatNodeName, parseNodeName } from './names.js';
 import type { Conn, Listener, Transport } from './transport.js';
+import { wsTransport } from './ws.js';
 
 export type NodeEvent =
   | { readonly type: 'nodeup'; readonly node: string; readonly hidden: boolean }
@@ -33,7 +34,8 @@ export type Spawnable = (args: unknown) => ProcessBody;
 type Starter = (args: unknown) => Promise<Pid>;
 
 export interface DistDeps {
-  readonly transport: Transport;
+  /** Default: WebSocket (wss when the config has `tls`), with the config's maxFrameBytes. */
+  readonly transport?: Transport;
   readonly env: Env;
   readonly log?: Logger;
   /** 128 random bits as hex; injected so a simulation can seed it. */
@@ -117,11 +119,12 @@ export class Distribution implements RemotePort {
     if (!resolved.ok) throw new DistConfigError(resolved.field, resolved.error);
     for (const w of resolved.warnings) deps.log?.warn({ node: input.node }, w);
     let config = resolved.config;
+    const transport = deps.transport ?? wsTransport({ maxFrameBytes: config.maxFrameBytes, ...(config.tls === undefined ? {} : { tls: config.tls }) });
     // Connections may arrive before the node object exists; they wait on this.
     const holder: { dist?: Distribution } = {};
     let listener: Listener | undefined;
     if (config.listen) {
-      listener = await deps.transport.listen(config.host, config.port, (conn) => {
+      listener = await transport.listen(config.host, config.port, (conn) => {
         if (holder.dist === undefined) conn.close('node_starting');
         else holder.dist.accept(conn);
       });
@@ -130,7 +133,7 @@ export class Distribution implements RemotePort {
     }
     const creation = deps.creation ?? deps.env.rng.int(1, 2 ** 31 - 1);
     const rt = new Runtime({ env: deps.env, node: config.node, creation, ...(deps.batch === undefined ? {} : { batch: deps.batch }) });
-    holder.dist = new Distribution(rt, config, deps.transport, listener, deps);
+    holder.dist = new Distribution(rt, config, transport, listener, deps);
     return holder.dist;
   }
 
