@@ -1044,32 +1044,39 @@ export class Runtime {
     p.enqueue({ type: '$call', from: { ref, pid: from }, request } satisfies CallEnvelope);
   }
 
-  /** @internal */
-  remoteDemonitor(ref: Ref): void {
+  /** @internal `node` is the sender: only the node that set up a monitor can cancel it. */
+  remoteDemonitor(ref: Ref, node: string): void {
     const p = this.remoteWatched.get(ref);
     if (p === undefined) return;
+    const w = p.watchers?.get(ref);
+    if (!(w instanceof RemoteWatcher) || !w.watcher.startsWith(`<${node}.`)) return;
     this.remoteWatched.delete(ref);
     p.watchers?.delete(ref);
   }
 
-  /** @internal A remote process we monitored (or called) is down. */
-  remoteDown(ref: Ref, pid: Pid | Name, reason: ExitReason): void {
+  /**
+   * @internal A remote process we monitored (or called) is down. `node` is the
+   * node that reported it (undefined when we conclude it ourselves): a node may
+   * only report on monitors and calls that point at it.
+   */
+  remoteDown(ref: Ref, pid: Pid | Name, reason: ExitReason, node?: string): void {
     const slot = this.calls.get(ref);
     if (slot !== undefined) {
+      if (node !== undefined && slot.node !== node) return;
       this.failCall(slot, reason === 'noproc' ? new NoProc(pid) : reason === 'noconnection' && slot.node !== undefined ? new NodeDown(slot.node) : new ServerExited(reason));
       return;
     }
     const m = this.remoteMonitors.get(ref);
-    if (m === undefined) return;
+    if (m === undefined || (node !== undefined && m.node !== node)) return;
     this.remoteMonitors.delete(ref);
     m.proc.monitors?.delete(ref);
     m.proc.enqueue({ type: 'DOWN', ref, pid, reason } satisfies DownMessage);
   }
 
-  /** @internal The reply to a call we made to another node. */
-  remoteReply(ref: Ref, value: unknown): void {
+  /** @internal The reply to a call we made to `node`; a reply from any other node is ignored. */
+  remoteReply(ref: Ref, value: unknown, node: string): void {
     const slot = this.calls.get(ref);
-    if (slot === undefined) return;
+    if (slot === undefined || slot.node !== node) return;
     this.calls.delete(ref);
     slot.resolve(value);
   }

@@ -1,6 +1,7 @@
 // Distribution settings: parsed and checked once, then frozen. The cookie comes
 // from the config, the DQ_COOKIE variable or a cookie file; a development default
 // is allowed only outside production and is reported as a warning.
+import { readFileSync } from 'node:fs';
 import { parseNodeName } from './names.js';
 
 export interface TlsConfig {
@@ -71,11 +72,17 @@ function posInt(v: unknown, def: number): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined;
 }
 
+/** The process's own environment and file system: the edge where config is read. */
+export function processSources(): ConfigSources {
+  return { env: process.env, readFile: (path) => readFileSync(path, 'utf8') };
+}
+
 export function resolveDistConfig(input: DistConfigInput, src: ConfigSources): ConfigResult {
   const addr = parseNodeName(input.node);
   if (addr === undefined) return { ok: false, field: 'node', error: `expected name@host:port, got ${JSON.stringify(input.node)}` };
   const warnings: string[] = [];
-  let cookie = input.cookie ?? src.env.DQ_COOKIE;
+  // Precedence: the config's cookie, the config's cookie file, DQ_COOKIE, DQ_COOKIE_FILE.
+  let cookie = input.cookie ?? (input.cookieFile === undefined ? src.env.DQ_COOKIE : undefined);
   const cookieFile = input.cookieFile ?? src.env.DQ_COOKIE_FILE;
   if (cookie === undefined && cookieFile !== undefined) {
     try {

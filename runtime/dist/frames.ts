@@ -37,24 +37,31 @@ export const ExitReasonT = Type.Union([
 const NonceT = Type.String({ minLength: 32, maxLength: 64, pattern: '^[0-9a-f]+$' });
 const ProofT = Type.String({ minLength: 64, maxLength: 64, pattern: '^[0-9a-f]+$' });
 
+// The dialing node proves it holds the cookie first (as in Erlang), so a
+// stranger who can reach a listening port never obtains an HMAC to attack
+// offline; the listener then proves itself in `welcome`.
 export const HelloT = Type.Object({
   v: Type.Literal(PROTOCOL_VERSION),
   t: Type.Literal('hello'),
   node: NodeT,
   creation: Type.Integer({ minimum: 0 }),
   hidden: Type.Boolean(),
-  nonce: NonceT,
 });
 export const ChallengeT = Type.Object({
   v: Type.Literal(PROTOCOL_VERSION),
   t: Type.Literal('challenge'),
   node: NodeT,
   creation: Type.Integer({ minimum: 0 }),
+  hidden: Type.Boolean(),
   nonce: NonceT,
-  proof: ProofT,
 });
-export const AuthT = Type.Object({ v: Type.Literal(PROTOCOL_VERSION), t: Type.Literal('auth'), proof: ProofT });
-export const WelcomeT = Type.Object({ v: Type.Literal(PROTOCOL_VERSION), t: Type.Literal('welcome'), peers: Type.Array(NodeT, { maxItems: 1000 }) });
+export const AuthT = Type.Object({ v: Type.Literal(PROTOCOL_VERSION), t: Type.Literal('auth'), nonce: NonceT, proof: ProofT });
+export const WelcomeT = Type.Object({
+  v: Type.Literal(PROTOCOL_VERSION),
+  t: Type.Literal('welcome'),
+  proof: ProofT,
+  peers: Type.Array(NodeT, { maxItems: 1000 }),
+});
 export const RefuseT = Type.Object({ v: Type.Literal(PROTOCOL_VERSION), t: Type.Literal('refuse'), reason: Str(200) });
 
 export type Hello = Static<typeof HelloT>;

@@ -5,9 +5,13 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export type Role = 'server' | 'client';
 
-/** HMAC-SHA256(cookie, role | own nonce | peer nonce | own node | peer node), hex. */
-export function proof(cookie: string, role: Role, ownNonce: string, peerNonce: string, ownNode: string, peerNode: string): string {
-  return createHmac('sha256', cookie).update(`${role}|${ownNonce}|${peerNonce}|${ownNode}|${peerNode}`).digest('hex');
+/**
+ * HMAC-SHA256(cookie, role | verifier's nonce | prover's nonce | prover's node |
+ * verifier's node), hex. The verifier's fresh nonce makes a proof single-use;
+ * the role tag means a client proof can never pass as a server proof.
+ */
+export function proof(cookie: string, role: Role, verifierNonce: string, proverNonce: string, proverNode: string, verifierNode: string): string {
+  return createHmac('sha256', cookie).update(`${role}|${verifierNonce}|${proverNonce}|${proverNode}|${verifierNode}`).digest('hex');
 }
 
 /** Constant-time comparison of two hex proofs. */

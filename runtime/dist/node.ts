@@ -10,7 +10,7 @@ import { RuntimeError } from '../errors.js';
 import { type CallOptions, type From, type ProcessBody, type RemotePort, Runtime } from '../kernel.js';
 import { type ServerBehaviour, startServer } from '../server.js';
 import type { ExitReason, Name, Pid, Ref, RemoteName } from '../types.js';
-import { type ConfigSources, type DistConfig, type DistConfigInput, resolveDistConfig } from './config.js';
+import { type ConfigSources, type DistConfig, type DistConfigInput, processSources, resolveDistConfig } from './config.js';
 import { type Frame, type Op, PROTOCOL_VERSION, decodeFrame } from './frames.js';
 import { proof, proofsEqual } from './handshake.js';
 import { formatNodeName, parseNodeName } from './names.js';
@@ -40,6 +40,7 @@ export interface DistDeps {
   readonly log?: Logger;
   /** 128 random bits as hex; injected so a simulation can seed it. */
   readonly nonce?: () => string;
+  /** Where DQ_COOKIE, DQ_COOKIE_FILE and NODE_ENV come from; default: this process's environment and files. */
   readonly sources?: ConfigSources;
 }
 
@@ -76,6 +77,9 @@ const MAX_PENDING_OPS = 100_000;
 
 const defaultNonce = (): string => randomBytes(16).toString('hex');
 
+/** Names and pids the wire accepts (frames.ts: at most 255 / 600 characters, never empty). */
+const validName = (name: string): boolean => name.length > 0 && name.length <= (name.charCodeAt(0) === 60 ? 600 : 255);
+
 export class Distribution implements RemotePort {
   readonly node: string;
   private readonly peers = new Map<string, Peer>();
@@ -84,7 +88,9 @@ export class Distribution implements RemotePort {
   private readonly nodeMonitors = new Map<string, Set<Pid>>();
   private readonly subscribers = new Set<(e: NodeEvent) => void>();
   private readonly spawnables = new Map<string, Starter>();
-  private readonly pendingSpawns = new Map<Ref, { resolve: (pid: Pid) => void; reject: (e: Error) => void; link: Pid | undefined }>();
+  private readonly pendingSpawns = new Map<Ref, { node: string; resolve: (pid: Pid) => void; reject: (e: Error) => void; link: Pid | undefined }>();
+  /** Callers of whenWritable, per node: released on drain or when the node goes down. */
+  private readonly writableWaiters = new Map<string, (() => void)[]>();
   private readonly env: Env;
   private readonly nonce: () => string;
   private tickTimer: TimerHandle | undefined;
@@ -115,7 +121,7 @@ export class Distribution implements RemotePort {
    * becomes part of the node's name), create its Runtime and attach distribution.
    */
   static async start(input: DistConfigInput, deps: DistDeps & { readonly creation?: number; readonly batch?: number }): Promise<Distribution> {
-    const resolved = resolveDistConfig(input, deps.sources ?? { env: {}, readFile: () => '' });
+    const resolved = resolveDistConfig(input, deps.sources ?? processSources());
     if (!resolved.ok) throw new DistConfigError(resolved.field, resolved.error);
     for (const w of resolved.warnings) deps.log?.warn({ node: input.node }, w);
     let config = resolved.config;
@@ -173,9 +179,10 @@ export class Distribution implements RemotePort {
     let set = this.nodeMonitors.get(node);
     if (set === undefined) this.nodeMonitors.set(node, (set = new Set()));
     set.add(pid);
-    void this.connect(node).then((up) => {
-      if (!up) this.fireNodeMonitors(node, 'connect_failed');
-    });
+    if (this.peers.get(node)?.state === 'up') return;
+    // Try to connect (as erlang:monitor_node does) without asking to stay connected.
+    const peer = this.peers.get(node) ?? this.dial(node);
+    if (peer === undefined) this.fireNodeMonitors(node, 'connect_failed');
   }
 
   /** net_kernel:monitor_nodes: every nodeup/nodedown, until the returned function is called. */
@@ -199,19 +206,25 @@ export class Distribution implements RemotePort {
     return { type: 'ok' };
   }
 
-  /** Resolves when the link to `node` is below its soft buffer limit (or the node is down). */
+  /**
+   * Resolves once the link to `node` has drained its buffer (the transport's
+   * drain), at once when it is below the soft limit, and when the node goes down.
+   */
   whenWritable(node: string): Promise<void> {
     const peer = this.peers.get(node);
     if (peer?.conn === undefined || peer.conn.bufferedBytes() <= this.config.softBufferedBytes) return Promise.resolve();
-    const conn = peer.conn;
     return new Promise((resolve) => {
-      const prev = conn.onDrain;
-      conn.onDrain = () => {
-        conn.onDrain = prev;
-        prev();
-        resolve();
-      };
+      const list = this.writableWaiters.get(node);
+      if (list === undefined) this.writableWaiters.set(node, [resolve]);
+      else list.push(resolve);
     });
+  }
+
+  private releaseWritable(node: string): void {
+    const list = this.writableWaiters.get(node);
+    if (list === undefined) return;
+    this.writableWaiters.delete(node);
+    for (const resolve of list) resolve();
   }
 
   /** rpc: a call to the service registered as `service` on `node`. */
@@ -247,6 +260,7 @@ export class Distribution implements RemotePort {
         if (this.pendingSpawns.delete(ref)) reject(new RuntimeError('start_failed', `spawn on ${node} timed out`));
       });
       this.pendingSpawns.set(ref, {
+        node,
         resolve: (pid) => {
           this.env.timers.clear(timer);
           resolve(pid);
@@ -284,7 +298,7 @@ export class Distribution implements RemotePort {
   }
 
   sendName(to: RemoteName, msg: unknown): void {
-    this.enqueue(to.node, { t: 'sendn', to: to.name, msg });
+    if (validName(to.name)) this.enqueue(to.node, { t: 'sendn', to: to.name, msg });
   }
 
   link(from: Pid, to: Pid): void {
@@ -306,7 +320,7 @@ export class Distribution implements RemotePort {
   monitor(from: Pid, ref: Ref, to: Pid | RemoteName): void {
     const node = typeof to === 'string' ? this.rt.remoteNodeOf(to)! : to.node;
     const target = typeof to === 'string' ? to : to.name;
-    if (node === this.node) return this.rt.remoteDown(ref, target, 'noproc');
+    if (node === this.node || !validName(target)) return this.rt.remoteDown(ref, target, 'noproc');
     this.enqueue(node, { t: 'mon', from, to: target, ref });
   }
 
@@ -327,7 +341,7 @@ export class Distribution implements RemotePort {
   call(from: Pid, ref: Ref, to: Pid | RemoteName, request: unknown): void {
     const node = typeof to === 'string' ? this.rt.remoteNodeOf(to)! : to.node;
     const target = typeof to === 'string' ? to : to.name;
-    if (node === this.node) return this.rt.remoteDown(ref, target, 'noproc');
+    if (node === this.node || !validName(target)) return this.rt.remoteDown(ref, target, 'noproc');
     this.enqueue(node, { t: 'call', from, to: target, ref, request });
   }
 
@@ -335,7 +349,8 @@ export class Distribution implements RemotePort {
 
   private enqueue(node: string, op: Op): void {
     if (this.stopped) return this.unreachable(node, op);
-    const peer = this.peers.get(node) ?? this.dial(node);
+    // A node we are backing off from is not redialed by every send to it.
+    const peer = this.peers.get(node) ?? (this.wanted.get(node)?.timer === undefined ? this.dial(node) : undefined);
     if (peer === undefined) return this.unreachable(node, op);
     if (peer.state !== 'up' && peer.outbox.length >= MAX_PENDING_OPS) {
       this.log?.warn({ node, pending: peer.outbox.length }, 'dist: too many operations waiting for a connection; dropping');
@@ -385,8 +400,25 @@ export class Distribution implements RemotePort {
   }
 
   private sendOps(peer: Peer, conn: Conn, ops: Op[]): void {
-    const data = `{"v":${PROTOCOL_VERSION},"t":"b","ops":${JSON.stringify(ops)}}`;
-    if (data.length <= this.config.maxFrameBytes) {
+    let body: string;
+    try {
+      body = JSON.stringify(ops);
+    } catch (e) {
+      // Something in the batch cannot be JSON (a BigInt, a cycle): find it, fail
+      // it alone, and send the rest.
+      if (ops.length > 1) {
+        const mid = ops.length >> 1;
+        this.sendOps(peer, conn, ops.slice(0, mid));
+        this.sendOps(peer, conn, ops.slice(mid));
+      } else {
+        this.undeliverable(peer, ops[0]!, `not serializable: ${(e as Error).message}`);
+      }
+      return;
+    }
+    const data = `{"v":${PROTOCOL_VERSION},"t":"b","ops":${body}}`;
+    // maxFrameBytes counts bytes on the wire (as ws's maxPayload does), not UTF-16 units.
+    const bytes = data.length * 3 <= this.config.maxFrameBytes ? data.length : Buffer.byteLength(data);
+    if (bytes <= this.config.maxFrameBytes) {
       conn.send(data);
       this.counters.framesSent++;
       this.counters.opsSent += ops.length;
@@ -399,12 +431,14 @@ export class Distribution implements RemotePort {
       this.sendOps(peer, conn, ops.slice(mid));
       return;
     }
-    // One message larger than a frame may be: it cannot be sent. Fail what waits on it.
-    const op = ops[0]!;
-    this.log?.warn({ node: peer.node, op: op.t, bytes: data.length }, 'dist: message larger than maxFrameBytes dropped');
-    if (op.t === 'call') {
-      this.rt.remoteDown(op.ref as Ref, op.to, { type: 'error', name: 'MessageTooLarge', message: `${data.length} bytes > maxFrameBytes` });
-    }
+    // One message larger than a frame may be: it cannot be sent.
+    this.undeliverable(peer, ops[0]!, `${bytes} bytes > maxFrameBytes ${this.config.maxFrameBytes}`);
+  }
+
+  /** An op that cannot be put on the wire: dropped and logged; a call waiting on it fails now. */
+  private undeliverable(peer: Peer, op: Op, why: string): void {
+    this.log?.warn({ node: peer.node, op: op.t, why }, 'dist: message dropped');
+    if (op.t === 'call') this.rt.remoteDown(op.ref as Ref, op.to, { type: 'error', name: 'MessageNotSendable', message: why });
   }
 
   // ---- connections -------------------------------------------------------
@@ -427,6 +461,7 @@ export class Distribution implements RemotePort {
         }
         peer.conn = conn;
         let stage: 'challenge' | 'welcome' = 'challenge';
+        let sNonce = '';
         conn.onClose = (reason) => {
           if (peer.conn !== conn) return;
           if (reason === 'simultaneous_connect' && peer.state !== 'up') {
@@ -447,22 +482,24 @@ export class Distribution implements RemotePort {
           if (f.t === 'refuse') return this.refuse(peer, conn, `refused: ${f.reason}`, false);
           if (stage === 'challenge' && f.t === 'challenge') {
             if (f.node !== node) return this.refuse(peer, conn, `wrong_node: expected ${node}, got ${f.node}`);
-            const expected = proof(this.config.cookie, 'server', cNonce, f.nonce, node, this.node);
-            if (!proofsEqual(expected, f.proof)) return this.refuse(peer, conn, 'bad_cookie');
             peer.creation = f.creation;
+            peer.hidden = f.hidden;
+            sNonce = f.nonce;
             stage = 'welcome';
-            conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'auth', proof: proof(this.config.cookie, 'client', f.nonce, cNonce, this.node, node) }));
+            conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'auth', nonce: cNonce, proof: proof(this.config.cookie, 'client', sNonce, cNonce, this.node, node) }));
             return;
           }
           if (stage === 'welcome' && f.t === 'welcome') {
+            // The listener proves itself last; an impostor without the cookie stops here.
+            if (!proofsEqual(proof(this.config.cookie, 'server', cNonce, sNonce, node, this.node), f.proof)) return this.refuse(peer, conn, 'bad_cookie');
             this.env.timers.clear(timer);
-            this.up(peer, false);
+            this.up(peer, peer.hidden);
             this.learnPeers(f.peers);
             return;
           }
           this.refuse(peer, conn, `unexpected_${f.t}_during_handshake`);
         };
-        conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'hello', node: this.node, creation: this.rt.creation, hidden: this.config.hidden, nonce: cNonce }));
+        conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'hello', node: this.node, creation: this.rt.creation, hidden: this.config.hidden }));
       },
       (e: unknown) => {
         this.env.timers.clear(timer);
@@ -472,12 +509,12 @@ export class Distribution implements RemotePort {
     return peer;
   }
 
-  /** An inbound connection: hello → challenge (with our proof) → auth (theirs) → welcome. */
+  /** An inbound connection: hello → challenge (our nonce) → auth (their nonce and proof) → welcome (our proof). */
   private accept(conn: Conn): void {
     if (this.stopped) return conn.close('node_stopping');
     let stage: 'hello' | 'auth' | 'done' = 'hello';
     let peer: Peer | undefined;
-    let theirs: { node: string; nonce: string; creation: number; hidden: boolean } | undefined;
+    let theirs: { node: string; creation: number; hidden: boolean } | undefined;
     const sNonce = this.nonce();
     const timer = this.env.timers.set(this.config.handshakeTimeoutMs, () => {
       if (stage !== 'done') this.reject(conn, 'handshake_timeout');
@@ -493,22 +530,14 @@ export class Distribution implements RemotePort {
       const f = d.frame;
       if (stage === 'hello' && f.t === 'hello') {
         if (parseNodeName(f.node) === undefined || f.node === this.node) return this.reject(conn, `bad_node_name: ${f.node}`);
-        theirs = { node: f.node, nonce: f.nonce, creation: f.creation, hidden: f.hidden };
+        theirs = { node: f.node, creation: f.creation, hidden: f.hidden };
         stage = 'auth';
-        conn.send(
-          JSON.stringify({
-            v: PROTOCOL_VERSION,
-            t: 'challenge',
-            node: this.node,
-            creation: this.rt.creation,
-            nonce: sNonce,
-            proof: proof(this.config.cookie, 'server', f.nonce, sNonce, this.node, f.node),
-          }),
-        );
+        conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'challenge', node: this.node, creation: this.rt.creation, hidden: this.config.hidden, nonce: sNonce }));
         return;
       }
       if (stage === 'auth' && f.t === 'auth' && theirs !== undefined) {
-        const expected = proof(this.config.cookie, 'client', sNonce, theirs.nonce, theirs.node, this.node);
+        const cNonce = f.nonce;
+        const expected = proof(this.config.cookie, 'client', sNonce, cNonce, theirs.node, this.node);
         if (!proofsEqual(expected, f.proof)) {
           this.log?.warn({ peer: theirs.node }, 'dist: connection refused: bad_cookie');
           conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'refuse', reason: 'bad_cookie' }));
@@ -536,7 +565,14 @@ export class Distribution implements RemotePort {
         this.peers.set(theirs.node, peer);
         stage = 'done';
         this.env.timers.clear(timer);
-        conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'welcome', peers: this.config.hidden ? [] : this.nodes('visible') }));
+        conn.send(
+          JSON.stringify({
+            v: PROTOCOL_VERSION,
+            t: 'welcome',
+            proof: proof(this.config.cookie, 'server', cNonce, sNonce, this.node, theirs.node),
+            peers: this.config.hidden ? [] : this.nodes('visible'),
+          }),
+        );
         this.up(peer, theirs.hidden);
         return;
       }
@@ -547,6 +583,7 @@ export class Distribution implements RemotePort {
   private up(peer: Peer, hidden: boolean): void {
     peer.state = 'up';
     peer.hidden = hidden;
+    if (peer.conn !== undefined) peer.conn.onDrain = () => this.releaseWritable(peer.node);
     const now = this.env.clock.now();
     peer.lastRecv = now;
     peer.lastSent = now;
@@ -580,7 +617,8 @@ export class Distribution implements RemotePort {
     this.counters.framesReceived++;
     this.counters.opsReceived += d.frame.ops.length;
     this.counters.bytesReceived += data.length;
-    const prefix = `<${peer.node}.`;
+    // Pids of the peer's current incarnation only.
+    const prefix = `<${peer.node}.${peer.creation}.`;
     const rt = this.rt;
     for (const op of d.frame.ops) {
       switch (op.t) {
@@ -593,20 +631,20 @@ export class Distribution implements RemotePort {
         case 'tick':
           break;
         case 'reply':
-          rt.remoteReply(op.ref as Ref, op.value);
+          rt.remoteReply(op.ref as Ref, op.value, peer.node);
           break;
         case 'down':
-          if (op.to.startsWith(this.localPrefix)) rt.remoteDown(op.ref as Ref, op.pid as Pid, op.reason);
+          if (op.to.startsWith(this.localPrefix)) rt.remoteDown(op.ref as Ref, op.pid as Pid, op.reason, peer.node);
           break;
         case 'demon':
-          rt.remoteDemonitor(op.ref as Ref);
+          rt.remoteDemonitor(op.ref as Ref, peer.node);
           break;
         case 'peers':
           this.learnPeers(op.nodes);
           break;
         case 'spawned': {
           const p = this.pendingSpawns.get(op.ref as Ref);
-          if (p === undefined) break;
+          if (p === undefined || p.node !== peer.node) break;
           this.pendingSpawns.delete(op.ref as Ref);
           if (op.result.ok) {
             if (p.link !== undefined) rt.remoteLinkLocalSide(p.link, op.result.pid as Pid);
@@ -650,7 +688,10 @@ export class Distribution implements RemotePort {
             if (op.link) rt.remoteLink(op.from as Pid, pid);
             this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: true, pid } });
           },
-          (e: unknown) => this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: false, error: String((e as Error).message ?? e).slice(0, 400) } }),
+          (e: unknown) => {
+            const error = (e instanceof Error ? e.message : String(e)).slice(0, 400) || 'spawn failed';
+            this.enqueue(node, { t: 'spawned', ref: op.ref, result: { ok: false, error } });
+          },
         );
       }
     }
@@ -680,9 +721,20 @@ export class Distribution implements RemotePort {
     const pending = peer.outbox;
     peer.outbox = [];
     for (const op of pending) this.unreachable(peer.node, op);
-    this.rt.nodeDown(peer.node);
-    this.fireNodeMonitors(peer.node, reason);
+    this.lost(peer.node, reason);
     this.scheduleReconnect(peer.node);
+  }
+
+  /** Everything local that depends on `node` learns it is gone. */
+  private lost(node: string, reason: string): void {
+    this.rt.nodeDown(node);
+    for (const [ref, p] of [...this.pendingSpawns]) {
+      if (p.node !== node) continue;
+      this.pendingSpawns.delete(ref);
+      p.reject(new RuntimeError('nodedown', `${node}: ${reason}`));
+    }
+    this.releaseWritable(node);
+    this.fireNodeMonitors(node, reason);
   }
 
   /** A live connection is gone: everything that depended on it learns now. */
@@ -695,8 +747,7 @@ export class Distribution implements RemotePort {
     conn?.close(reason);
     peer.outbox = [];
     this.log?.info({ peer: peer.node, reason }, 'dist: nodedown');
-    this.rt.nodeDown(peer.node);
-    this.fireNodeMonitors(peer.node, reason);
+    this.lost(peer.node, reason);
     this.emit({ type: 'nodedown', node: peer.node, reason });
     this.scheduleReconnect(peer.node);
   }

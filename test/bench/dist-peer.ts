@@ -6,7 +6,7 @@ import { type ServerBehaviour, noreply, ok, realEnv, reply, startServer } from '
 import { Distribution } from '../../runtime/dist/node.js';
 import { wsTransport } from '../../runtime/dist/ws.js';
 
-const cookie = process.env.DQ_COOKIE ?? 'bench-cookie';
+const cookie = 'bench-cookie'; // the same literal as dist.bench.ts
 const dist = await Distribution.start({ node: 'peer@127.0.0.1:0', cookie }, { transport: wsTransport(), env: realEnv() });
 
 const echo: ServerBehaviour<null, void, unknown, unknown> = { name: 'echo', init: () => ok(null), handleCall: (req, _f, s) => reply(req, s) };
