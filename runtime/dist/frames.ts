@@ -72,11 +72,13 @@ export type Refuse = Static<typeof RefuseT>;
 
 // ---- operations (after the handshake) ----------------------------------------
 
+// Payload fields (msg, request, value, args) are optional because JSON drops a
+// key whose value is undefined: `undefined` is a legal message and arrives as one.
 const Op = {
   /** A message to a pid on the receiving node. */
-  send: Type.Object({ t: Type.Literal('send'), to: PidT, msg: Type.Unknown() }),
+  send: Type.Object({ t: Type.Literal('send'), to: PidT, msg: Type.Optional(Type.Unknown()) }),
   /** A message to a registered name on the receiving node. */
-  sendName: Type.Object({ t: Type.Literal('sendn'), to: NameT, msg: Type.Unknown() }),
+  sendName: Type.Object({ t: Type.Literal('sendn'), to: NameT, msg: Type.Optional(Type.Unknown()) }),
   link: Type.Object({ t: Type.Literal('link'), from: PidT, to: PidT }),
   unlink: Type.Object({ t: Type.Literal('unlink'), from: PidT, to: PidT }),
   /** An exit signal; `link` says whether it came through a link (trappable kill) or exit/2. */
@@ -86,11 +88,11 @@ const Op = {
   demonitor: Type.Object({ t: Type.Literal('demon'), ref: RefT }),
   down: Type.Object({ t: Type.Literal('down'), ref: RefT, to: PidT, pid: Type.Union([PidT, NameT]), reason: ExitReasonT }),
   /** A call: monitors `to` for `from` under `ref` and delivers `request` (one op instead of mon + send). */
-  call: Type.Object({ t: Type.Literal('call'), from: PidT, to: Type.Union([PidT, NameT]), ref: RefT, request: Type.Unknown() }),
+  call: Type.Object({ t: Type.Literal('call'), from: PidT, to: Type.Union([PidT, NameT]), ref: RefT, request: Type.Optional(Type.Unknown()) }),
   /** A call's reply, routed to the caller's node. */
-  reply: Type.Object({ t: Type.Literal('reply'), ref: RefT, value: Type.Unknown() }),
+  reply: Type.Object({ t: Type.Literal('reply'), ref: RefT, value: Type.Optional(Type.Unknown()) }),
   /** Spawn a registered spawnable by name on the receiver. */
-  spawn: Type.Object({ t: Type.Literal('spawn'), ref: RefT, from: PidT, spawnable: NameT, args: Type.Unknown(), link: Type.Boolean() }),
+  spawn: Type.Object({ t: Type.Literal('spawn'), ref: RefT, from: PidT, spawnable: NameT, args: Type.Optional(Type.Unknown()), link: Type.Boolean() }),
   spawned: Type.Object({
     t: Type.Literal('spawned'),
     ref: RefT,

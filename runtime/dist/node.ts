@@ -220,6 +220,13 @@ export class Distribution implements RemotePort {
     });
   }
 
+  /** Release whenWritable callers once the link is back at or below the soft limit (or gone). */
+  private checkWritable(peer: Peer): void {
+    if (this.writableWaiters.has(peer.node) && (peer.conn === undefined || peer.conn.bufferedBytes() <= this.config.softBufferedBytes)) {
+      this.releaseWritable(peer.node);
+    }
+  }
+
   private releaseWritable(node: string): void {
     const list = this.writableWaiters.get(node);
     if (list === undefined) return;
@@ -493,7 +500,7 @@ export class Distribution implements RemotePort {
             // The listener proves itself last; an impostor without the cookie stops here.
             if (!proofsEqual(proof(this.config.cookie, 'server', cNonce, sNonce, node, this.node), f.proof)) return this.refuse(peer, conn, 'bad_cookie');
             this.env.timers.clear(timer);
-            this.up(peer, peer.hidden);
+            this.up(peer, peer.hidden || this.config.hidden);
             this.learnPeers(f.peers);
             return;
           }
@@ -573,7 +580,8 @@ export class Distribution implements RemotePort {
             peers: this.config.hidden ? [] : this.nodes('visible'),
           }),
         );
-        this.up(peer, theirs.hidden);
+        // A connection is hidden at both ends if either end is hidden (Erlang's published flag).
+        this.up(peer, theirs.hidden || this.config.hidden);
         return;
       }
       this.reject(conn, `unexpected_${f.t}_during_handshake`);
@@ -583,7 +591,7 @@ export class Distribution implements RemotePort {
   private up(peer: Peer, hidden: boolean): void {
     peer.state = 'up';
     peer.hidden = hidden;
-    if (peer.conn !== undefined) peer.conn.onDrain = () => this.releaseWritable(peer.node);
+    if (peer.conn !== undefined) peer.conn.onDrain = () => this.checkWritable(peer);
     const now = this.env.clock.now();
     peer.lastRecv = now;
     peer.lastSent = now;
@@ -713,6 +721,7 @@ export class Distribution implements RemotePort {
 
   /** A connection that never came up. */
   private fail(peer: Peer, reason: string): void {
+    if (reason === 'disconnect') this.unwant(peer.node); // the peer asked to part: do not redial it
     if (peer.state === 'up') return this.drop(peer, reason);
     if (this.peers.get(peer.node) !== peer) return;
     this.peers.delete(peer.node);
@@ -739,6 +748,7 @@ export class Distribution implements RemotePort {
 
   /** A live connection is gone: everything that depended on it learns now. */
   private drop(peer: Peer, reason: string): void {
+    if (reason === 'disconnect') this.unwant(peer.node); // either side's explicit disconnect: do not redial
     if (this.peers.get(peer.node) !== peer) return;
     if (peer.state !== 'up') return this.fail(peer, reason);
     this.peers.delete(peer.node);
@@ -783,6 +793,9 @@ export class Distribution implements RemotePort {
         continue;
       }
       if (now - peer.lastSent >= this.config.tickMs) this.enqueue(peer.node, { t: 'tick' });
+      // The transport's drain fires only at zero bytes buffered; a slow link with
+      // ticks in flight may never get there, so waiters are also checked per tick.
+      this.checkWritable(peer);
     }
   }
 
