@@ -160,11 +160,21 @@ export interface RuntimeOptions {
   readonly batch?: number;
 }
 
-/** A pending call: resolved by `reply`, rejected by the server's death or the timeout. */
-class CallSlot {
+/**
+ * A pending call: resolved by `reply`, rejected by the server's death or the
+ * timeout, whichever comes first (`settled` makes the others no-ops, so a late
+ * reply is dropped). For a local call the slot itself is the `From` the server
+ * sees: replying needs no table lookup, and the ref string is only built if
+ * someone reads it.
+ */
+class CallSlot implements From {
   deadline = Infinity;
+  settled = false;
+  private refText: Ref | undefined;
   constructor(
-    readonly ref: Ref,
+    private readonly rt: Runtime,
+    private readonly refSerial: number,
+    readonly pid: Pid,
     /** The local server, or undefined for a call to another node. */
     readonly target: Proc | undefined,
     /** The server's node when it is remote. */
@@ -172,6 +182,14 @@ class CallSlot {
     readonly resolve: (v: unknown) => void,
     readonly reject: (e: Error) => void,
   ) {}
+
+  get ref(): Ref {
+    return (this.refText ??= this.rt.formatRef(this.refSerial));
+  }
+
+  toJSON(): From {
+    return { ref: this.ref, pid: this.pid };
+  }
 }
 
 /** Someone in the runtime (a supervisor shutting a child down) awaiting a process's exit. */
@@ -234,7 +252,8 @@ class Proc implements ProcessContext {
   /** Monitors this process holds: ref → monitored pid. */
   monitors: Map<Ref, Pid> | null = null;
   /** Monitors on this process: ref → who is told. */
-  watchers: Map<Ref, Watcher> | null = null;
+  /** Keyed by monitor ref, or by the CallSlot itself for a local call in flight. */
+  watchers: Map<Ref | CallSlot, Watcher> | null = null;
   timers: Set<Ref> | null = null;
   name: Name | undefined = undefined;
   trapping = false;
@@ -379,7 +398,7 @@ class Proc implements ProcessContext {
       }
     }
     if (this.watchers !== null) {
-      for (const [ref, w] of this.watchers) rt.notifyDown(w, ref, this.self, reason);
+      for (const [ref, w] of this.watchers) rt.notifyDown(w, ref as Ref, this.self, reason);
     }
     if (rt.events.active) {
       rt.events.emit({ type: 'process_exited', time: rt.now(), pid: this.self, reason, name: this.name });
@@ -560,7 +579,7 @@ class Proc implements ProcessContext {
   reply(from: From, value: unknown): void {
     if (!this.alive) return;
     // A remote caller's call monitor shares the call's ref: answering ends it.
-    if (this.watchers?.get(from.ref) instanceof RemoteWatcher) {
+    if (!(from instanceof CallSlot) && this.watchers?.get(from.ref) instanceof RemoteWatcher) {
       this.watchers.delete(from.ref);
       this.runtime.remoteWatched.delete(from.ref);
     }
@@ -605,7 +624,10 @@ export class Runtime {
   private readonly pidPrefix: string;
   private serial = 0;
   private refSerial = 0;
+  /** Calls in flight to other nodes, by ref (replies and DOWNs arrive by ref). */
   private readonly calls = new Map<Ref, CallSlot>();
+  /** Calls in flight, local and remote (sizes the deadline queues' compaction). */
+  private pendingCalls = 0;
   /** @internal */ remotePort: RemotePort | undefined = undefined;
   /** @internal Monitors held by local processes on remote ones. */
   readonly remoteMonitors = new Map<Ref, { readonly proc: Proc; readonly node: string; readonly shown: Pid | Name }>();
@@ -636,7 +658,12 @@ export class Runtime {
   }
 
   makeRef(): Ref {
-    return `#Ref${this.pidPrefix}${++this.refSerial}>` as Ref;
+    return this.formatRef(++this.refSerial);
+  }
+
+  /** @internal */
+  formatRef(serial: number): Ref {
+    return `#Ref${this.pidPrefix}${serial}>` as Ref;
   }
 
   // ---- processes --------------------------------------------------------
@@ -882,12 +909,11 @@ export class Runtime {
     }
     if (target === caller) return Promise.reject(new RuntimeError('calling_self', formatDest(dest)));
     return new Promise<R>((resolve, reject) => {
-      const ref = this.makeRef();
-      const slot = new CallSlot(ref, target, undefined, resolve as (v: unknown) => void, reject);
-      this.calls.set(ref, slot);
-      (target.watchers ??= new Map()).set(ref, slot);
+      const slot = new CallSlot(this, ++this.refSerial, caller?.self ?? this.externalPid, target, undefined, resolve as (v: unknown) => void, reject);
+      this.pendingCalls++;
+      (target.watchers ??= new Map()).set(slot, slot);
       if (timeout !== 'infinity') this.armDeadline(slot, timeout);
-      const envelope: CallEnvelope = { type: '$call', from: { ref, pid: caller?.self ?? this.externalPid }, request };
+      const envelope: CallEnvelope = { type: '$call', from: slot, request };
       target.enqueue(envelope);
     });
   }
@@ -899,30 +925,38 @@ export class Runtime {
     const port = this.remotePort;
     if (port === undefined) return Promise.reject(new NodeDown(node));
     return new Promise<R>((resolve, reject) => {
-      const ref = this.makeRef();
-      const slot = new CallSlot(ref, undefined, node, resolve as (v: unknown) => void, reject);
-      this.calls.set(ref, slot);
+      const from = caller?.self ?? this.externalPid;
+      const slot = new CallSlot(this, ++this.refSerial, from, undefined, node, resolve as (v: unknown) => void, reject);
+      this.pendingCalls++;
+      this.calls.set(slot.ref, slot);
       if (timeout !== 'infinity') this.armDeadline(slot, timeout);
-      port.call(caller?.self ?? this.externalPid, ref, dest, request);
+      port.call(from, slot.ref, dest, request);
     });
   }
 
   /** Answer a call. A reply for a call that already timed out or failed is dropped. */
   reply(from: From, value: unknown): void {
-    const slot = this.calls.get(from.ref);
-    if (slot === undefined) {
-      if (this.isRemotePid(from.pid)) this.remotePort?.reply(from, value);
+    if (from instanceof CallSlot) {
+      if (from.settled) return;
+      this.settle(from);
+      from.resolve(value);
       return;
     }
-    this.calls.delete(from.ref);
-    slot.target?.watchers?.delete(from.ref);
-    slot.resolve(value);
+    // A From that crossed the wire (or was copied): a remote caller's.
+    if (this.isRemotePid(from.pid)) this.remotePort?.reply(from, value);
+  }
+
+  private settle(slot: CallSlot): void {
+    slot.settled = true;
+    this.pendingCalls--;
+    if (slot.target !== undefined) slot.target.watchers?.delete(slot);
+    else this.calls.delete(slot.ref);
   }
 
   private failCall(slot: CallSlot, err: Error): void {
-    if (!this.calls.delete(slot.ref)) return;
-    if (slot.target !== undefined) slot.target.watchers?.delete(slot.ref);
-    else if (slot.node !== undefined && !(err instanceof NodeDown)) this.remotePort?.demonitor(slot.ref, slot.node);
+    if (slot.settled) return;
+    this.settle(slot);
+    if (slot.target === undefined && slot.node !== undefined && !(err instanceof NodeDown)) this.remotePort?.demonitor(slot.ref, slot.node);
     slot.reject(err);
   }
 
@@ -931,9 +965,9 @@ export class Runtime {
     let q = this.deadlines.get(timeoutMs);
     if (q === undefined) this.deadlines.set(timeoutMs, (q = new DeadlineQueue(timeoutMs)));
     q.slots.push(slot);
-    if (q.slots.length - q.head > 2 * this.calls.size + 1024) {
+    if (q.slots.length - q.head > 2 * this.pendingCalls + 1024) {
       // Mostly answered calls: drop them so memory follows the calls in flight.
-      q.slots = q.slots.slice(q.head).filter((s) => s !== undefined && this.calls.get(s.ref) === s);
+      q.slots = q.slots.slice(q.head).filter((s) => s !== undefined && !s.settled);
       q.head = 0;
     }
     if (!q.armed) this.armQueue(q, timeoutMs);
@@ -951,7 +985,7 @@ export class Runtime {
       const slot = q.slots[q.head];
       if (slot !== undefined && slot.deadline > now) break;
       q.slots[q.head++] = undefined;
-      if (slot !== undefined && this.calls.get(slot.ref) === slot) this.failCall(slot, new CallTimeout(q.timeoutMs));
+      if (slot !== undefined && !slot.settled) this.failCall(slot, new CallTimeout(q.timeoutMs));
     }
     if (q.head === q.slots.length) {
       q.slots = [];
@@ -1077,7 +1111,7 @@ export class Runtime {
   remoteReply(ref: Ref, value: unknown, node: string): void {
     const slot = this.calls.get(ref);
     if (slot === undefined || slot.node !== node) return;
-    this.calls.delete(ref);
+    this.settle(slot);
     slot.resolve(value);
   }
 
