@@ -578,11 +578,6 @@ class Proc implements ProcessContext {
 
   reply(from: From, value: unknown): void {
     if (!this.alive) return;
-    // A remote caller's call monitor shares the call's ref: answering ends it.
-    if (!(from instanceof CallSlot) && this.watchers?.get(from.ref) instanceof RemoteWatcher) {
-      this.watchers.delete(from.ref);
-      this.runtime.remoteWatched.delete(from.ref);
-    }
     this.runtime.reply(from, value);
   }
 
@@ -942,8 +937,16 @@ export class Runtime {
       from.resolve(value);
       return;
     }
-    // A From that crossed the wire (or was copied): a remote caller's.
-    if (this.isRemotePid(from.pid)) this.remotePort?.reply(from, value);
+    // A From that crossed the wire (or was copied): a remote caller's. Whoever
+    // answers (the server or a worker it handed the From to), the call's
+    // monitor on the server ends with the answer.
+    if (!this.isRemotePid(from.pid)) return;
+    const watched = this.remoteWatched.get(from.ref);
+    if (watched !== undefined && watched.watchers?.get(from.ref) instanceof RemoteWatcher) {
+      this.remoteWatched.delete(from.ref);
+      watched.watchers.delete(from.ref);
+    }
+    this.remotePort?.reply(from, value);
   }
 
   private settle(slot: CallSlot): void {

@@ -134,6 +134,14 @@ const TAG_TO_CHECKER: Record<string, keyof typeof checkers> = {
 };
 
 /**
+ * An untrusted value for a reason string: primitives as text, anything else by
+ * type only (String() of a deeply nested array recurses until the stack overflows).
+ */
+function shown(x: unknown): string {
+  return typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean' ? String(x).slice(0, 20) : typeof x;
+}
+
+/**
  * Parse and validate one frame. Never throws: a malformed frame is a reason,
  * and the connection that sent it is closed by the caller with that reason.
  */
@@ -147,10 +155,10 @@ export function decodeFrame(data: string, maxBytes: number): Decoded {
   }
   if (typeof raw !== 'object' || raw === null) return { ok: false, reason: 'not_an_object' };
   const v = (raw as { v?: unknown }).v;
-  if (v !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported_version: ${String(v).slice(0, 20)}` };
+  if (v !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported_version: ${shown(v)}` };
   const tag = (raw as { t?: unknown }).t;
-  const which = typeof tag === 'string' ? TAG_TO_CHECKER[tag] : undefined;
-  if (which === undefined) return { ok: false, reason: `unknown_frame_type: ${String(tag).slice(0, 20)}` };
+  const which = typeof tag === 'string' && Object.hasOwn(TAG_TO_CHECKER, tag) ? TAG_TO_CHECKER[tag] : undefined;
+  if (which === undefined) return { ok: false, reason: `unknown_frame_type: ${shown(tag)}` };
   const checker = checkers[which];
   if (!checker.Check(raw)) {
     const first = checker.Errors(raw).First();

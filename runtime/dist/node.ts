@@ -481,7 +481,7 @@ export class Distribution implements RemotePort {
           this.env.timers.clear(timer);
           this.fail(peer, reason);
         };
-        conn.onFrame = (data) => {
+        conn.onFrame = this.guarded(conn, (data) => {
           if (peer.state === 'up') return this.onOps(peer, data);
           const d = decodeFrame(data, this.config.maxFrameBytes);
           if (!d.ok) return this.refuse(peer, conn, d.reason);
@@ -505,7 +505,7 @@ export class Distribution implements RemotePort {
             return;
           }
           this.refuse(peer, conn, `unexpected_${f.t}_during_handshake`);
-        };
+        });
         conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'hello', node: this.node, creation: this.rt.creation, hidden: this.config.hidden }));
       },
       (e: unknown) => {
@@ -530,7 +530,7 @@ export class Distribution implements RemotePort {
       this.env.timers.clear(timer);
       if (peer !== undefined && peer.conn === conn) this.fail(peer, reason);
     };
-    conn.onFrame = (data) => {
+    conn.onFrame = this.guarded(conn, (data) => {
       if (stage === 'done') return peer !== undefined && peer.conn === conn ? this.onOps(peer, data) : undefined;
       const d = decodeFrame(data, this.config.maxFrameBytes);
       if (!d.ok) return this.reject(conn, d.reason);
@@ -585,7 +585,7 @@ export class Distribution implements RemotePort {
         return;
       }
       this.reject(conn, `unexpected_${f.t}_during_handshake`);
-    };
+    });
   }
 
   private up(peer: Peer, hidden: boolean): void {
@@ -703,6 +703,18 @@ export class Distribution implements RemotePort {
         );
       }
     }
+  }
+
+  /** A peer's frame must never take the node down: a handler that throws closes that connection. */
+  private guarded(conn: Conn, handle: (data: string) => void): (data: string) => void {
+    return (data) => {
+      try {
+        handle(data);
+      } catch (e) {
+        this.log?.error({ err: e }, 'dist: frame handler failed; closing the connection');
+        conn.close('internal_error');
+      }
+    };
   }
 
   /** Refuse a connection during the handshake: log, close, and process nothing more from it. */
