@@ -1025,7 +1025,10 @@ export class Runtime {
     this.names.get(name)?.enqueue(msg);
   }
 
-  /** @internal A remote process links to a local one; a missing one answers noproc. */
+  /**
+   * @internal A link between a remote process and a local one (a remote link
+   * request, or our half of a remote spawn_link); a missing local one answers noproc.
+   */
   remoteLink(from: Pid, to: Pid): void {
     const p = this.procs.get(to);
     if (p === undefined) {
@@ -1033,16 +1036,6 @@ export class Runtime {
       return;
     }
     (p.links ??= new Set()).add(from);
-  }
-
-  /** @internal The local half of a link made by a remote spawn_link on our behalf. */
-  remoteLinkLocalSide(local: Pid, remote: Pid): void {
-    const p = this.procs.get(local);
-    if (p === undefined) {
-      this.remotePort?.exit(local, remote, 'noproc', true);
-      return;
-    }
-    (p.links ??= new Set()).add(remote);
   }
 
   /** @internal */

@@ -4,7 +4,7 @@
 // seed decides the whole timeline and nothing is ever delivered inside send().
 import type { Env } from '../env.js';
 import type { Conn, Listener, Transport } from './transport.js';
-import { ConnInbox } from './ws.js';
+import { ConnInbox, InboxConn } from './inbox.js';
 
 export interface LinkOptions {
   readonly delayMs?: number;
@@ -56,8 +56,7 @@ class Outbound {
   }
 }
 
-class MemConn implements Conn {
-  private readonly inbox: ConnInbox;
+class MemConn extends InboxConn implements Conn {
   readonly out = new Outbound();
   peer!: MemConn;
   onDrain: () => void = noop;
@@ -67,29 +66,15 @@ class MemConn implements Conn {
     /** The node this end lives on (partitions, links and crashes are per node). */
     readonly node: string,
   ) {
-    this.inbox = new ConnInbox((fn) => {
-      fabric.env.timers.set(0, fn);
-    });
+    super(
+      new ConnInbox((fn) => {
+        fabric.env.timers.set(0, fn);
+      }),
+    );
   }
 
   get closed(): boolean {
     return this.inbox.closed;
-  }
-
-  get onFrame(): (data: string) => void {
-    return this.inbox.onFrame;
-  }
-
-  set onFrame(fn: (data: string) => void) {
-    this.inbox.onFrame = fn;
-  }
-
-  get onClose(): (reason: string) => void {
-    return this.inbox.onClose;
-  }
-
-  set onClose(fn: (reason: string) => void) {
-    this.inbox.onClose = fn;
   }
 
   send(data: string): void {

@@ -655,7 +655,7 @@ export class Distribution implements RemotePort {
           if (p === undefined || p.node !== peer.node) break;
           this.pendingSpawns.delete(op.ref as Ref);
           if (op.result.ok) {
-            if (p.link !== undefined) rt.remoteLinkLocalSide(p.link, op.result.pid as Pid);
+            if (p.link !== undefined) rt.remoteLink(op.result.pid as Pid, p.link);
             p.resolve(op.result.pid as Pid);
           } else {
             p.reject(new RuntimeError('start_failed', op.result.error));

@@ -7,6 +7,7 @@ import { type IncomingMessage, type ServerResponse, createServer as createHttpSe
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { ConnInbox, InboxConn } from './inbox.js';
 import type { Conn, Listener, Transport } from './transport.js';
 
 export interface WsTransportOptions {
@@ -21,105 +22,6 @@ const defaultMaxFrameBytes = 16 * 1024 * 1024;
 const defaultConnectTimeoutMs = 3_000;
 /** A close frame carries at most 123 bytes of reason; stay a little under. */
 const maxCloseReasonBytes = 120;
-/** Frames held for an owner that has not set onFrame yet; beyond this the link is closed. */
-export const maxHeldFrames = 10_000;
-
-const noop = (): void => {};
-
-/**
- * What a Conn has received, handed to its owner in order: every frame, then the
- * close, each once. An event that arrives before the owner has set the matching
- * handler waits for it: a frame landing between connect() resolving and the
- * owner assigning onFrame must not be lost. Frames go straight to the handler
- * when nothing is held; held events are handed over from `schedule` (never
- * inside the owner's own assignment, so the owner can finish wiring first), and
- * the close is always reported from `schedule` (never inside close()). Shared by
- * both transports so they agree on these orderings.
- */
-export class ConnInbox {
-  private frameHandler: ((data: string) => void) | null = null;
-  private closeHandler: ((reason: string) => void) | null = null;
-  private held: string[] = [];
-  private heldHead = 0;
-  private reason: string | null = null;
-  private reported = false;
-  private pumpPending = false;
-
-  constructor(private readonly schedule: (fn: () => void) => void) {}
-
-  /** True once the link is gone (reported to the owner or not yet). */
-  get closed(): boolean {
-    return this.reason !== null;
-  }
-
-  get onFrame(): (data: string) => void {
-    return this.frameHandler ?? noop;
-  }
-
-  set onFrame(fn: (data: string) => void) {
-    this.frameHandler = fn;
-    this.schedulePump();
-  }
-
-  get onClose(): (reason: string) => void {
-    return this.closeHandler ?? noop;
-  }
-
-  set onClose(fn: (reason: string) => void) {
-    this.closeHandler = fn;
-    this.schedulePump();
-  }
-
-  /** A frame arrived. Returns false when it would exceed maxHeldFrames (the caller closes the link). */
-  frame(data: string): boolean {
-    if (this.reason !== null) return true; // the link is gone for the owner: nothing more is handed over
-    if (this.frameHandler !== null && this.heldHead === this.held.length) {
-      this.frameHandler(data);
-      return true;
-    }
-    if (this.held.length - this.heldHead >= maxHeldFrames) return false;
-    this.held.push(data);
-    return true;
-  }
-
-  /**
-   * The link is gone; the first reason wins. `dropHeld` for the owner's own
-   * close: it wants no more frames, even those already received.
-   */
-  close(reason: string, dropHeld: boolean): void {
-    if (this.reason !== null) return;
-    this.reason = reason;
-    if (dropHeld) this.dropHeld();
-    this.schedulePump();
-  }
-
-  private dropHeld(): void {
-    this.held = [];
-    this.heldHead = 0;
-  }
-
-  private schedulePump(): void {
-    if (this.pumpPending) return;
-    this.pumpPending = true;
-    this.schedule(() => this.pump());
-  }
-
-  private pump(): void {
-    this.pumpPending = false;
-    // A handler may close (dropping what is held) or receive more frames (appended) while we loop.
-    while (this.frameHandler !== null && this.heldHead < this.held.length) {
-      const data = this.held[this.heldHead++]!;
-      this.frameHandler(data);
-    }
-    if (this.heldHead === this.held.length) this.dropHeld();
-    else return; // frames still wait for onFrame, and the close comes after them
-    if (this.reason !== null && !this.reported && this.closeHandler !== null) {
-      this.reported = true;
-      this.closeHandler(this.reason);
-    }
-  }
-}
-
 /** Cut `s` to at most `maxBytes` of UTF-8 without splitting a character. */
 function truncateUtf8(s: string, maxBytes: number): string {
   if (Buffer.byteLength(s) <= maxBytes) return s;
@@ -140,8 +42,9 @@ function text(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
-class WsConn implements Conn {
-  private readonly inbox = new ConnInbox(queueMicrotask);
+const noop = (): void => {};
+
+class WsConn extends InboxConn implements Conn {
   /** The first socket error, used as the close reason when the peer gave none. */
   private error: string | null = null;
   /** Set when a send left bytes queued; cleared by the onDrain it leads to. */
@@ -149,6 +52,7 @@ class WsConn implements Conn {
   onDrain: () => void = noop;
 
   constructor(private readonly ws: WebSocket) {
+    super(new ConnInbox(queueMicrotask));
     ws.on('message', (data, isBinary) => {
       if (isBinary) this.fail(1003, 'binary_frame_unsupported');
       else if (!this.inbox.frame(text(data))) this.fail(1008, 'unclaimed_frames_overflow');
@@ -160,22 +64,6 @@ class WsConn implements Conn {
     ws.on('close', (code, reason) => {
       this.inbox.close(reason.length > 0 ? reason.toString('utf8') : (this.error ?? `closed:${code}`), false);
     });
-  }
-
-  get onFrame(): (data: string) => void {
-    return this.inbox.onFrame;
-  }
-
-  set onFrame(fn: (data: string) => void) {
-    this.inbox.onFrame = fn;
-  }
-
-  get onClose(): (reason: string) => void {
-    return this.inbox.onClose;
-  }
-
-  set onClose(fn: (reason: string) => void) {
-    this.inbox.onClose = fn;
   }
 
   send(data: string): void {
