@@ -89,6 +89,14 @@ interface StopRequest {
   readonly reason: ExitReason;
 }
 
+/**
+ * Only a real call carries a From (a reply address). A plain message that merely
+ * looks like a call envelope (any process, or a peer node, can send one) goes to
+ * handleInfo instead of crashing the server on a missing `from`.
+ */
+const isFrom = (f: unknown): f is From =>
+  typeof f === 'object' && f !== null && typeof (f as From).ref === 'string' && typeof (f as From).pid === 'string';
+
 const isStopRequest = (r: unknown): r is StopRequest => typeof r === 'object' && r !== null && (r as StopRequest).type === '$gen_stop';
 
 function isThenable<T>(x: MaybeAsync<T>): x is Promise<T> {
@@ -220,7 +228,7 @@ class ServerBody<S, A> implements ProcessBody<unknown> {
   private route(msg: unknown, ctx: ProcessContext): MaybeAsync<void> {
     const m = msg as CallEnvelope | CastEnvelope | ExitMessage;
     if (typeof m === 'object' && m !== null) {
-      if (m.type === '$call') {
+      if (m.type === '$call' && isFrom(m.from)) {
         if (isStopRequest(m.request)) return this.terminateWith(m.request.reason, msg, ctx);
         const handleCall = this.cb.handleCall;
         if (handleCall === undefined) return this.terminateWith(undefinedCallback('handleCall'), msg, ctx);

@@ -392,3 +392,27 @@ describe('gen_server start races', () => {
     expect(await r).toEqual({ type: 'error', error: { type: 'init_failed', reason: 'killed' } });
   });
 });
+
+describe('gen_server input hygiene', () => {
+  it('a plain message shaped like a call envelope but with no reply address goes to handleInfo, not a crash', async () => {
+    const h = harness();
+    const seen: unknown[] = [];
+    const b: ServerBehaviour<null, void, never, unknown, never, unknown> = {
+      name: 'hygiene',
+      init: () => ok(null),
+      handleInfo: (m, s) => {
+        seen.push(m);
+        return noreply(s);
+      },
+    };
+    const pid = await started(startServer(h.rt, b, undefined));
+    h.rt.send(pid, { type: '$call', request: 'x' });
+    h.rt.send(pid, { type: '$call', from: 42, request: 'y' });
+    await h.settle();
+    expect(h.alive(pid)).toBe(true);
+    expect(seen).toEqual([
+      { type: '$call', request: 'x' },
+      { type: '$call', from: 42, request: 'y' },
+    ]);
+  });
+});
