@@ -364,11 +364,7 @@ export class FsmState {
   }
 
   onCall(request: unknown, from: From, ctx: ProcessContext): { readonly reply: unknown } | null {
-    // A plain message shaped like a call envelope reaches here too; without a caller there is no one to answer.
-    if (!isFrom(from)) {
-      this.malformed('a call without a caller', request);
-      return null;
-    }
+    // (A call-shaped message without a reply address never gets here: gen_server routes it to handleInfo.)
     const d = decodeRequest(request);
     if (!d.ok) return { reply: { type: 'bad_request', reason: d.reason } satisfies BadRequest };
     const r = d.request;
