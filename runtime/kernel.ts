@@ -1051,27 +1051,21 @@ export class Runtime {
     this.deliverExit(p, from, reason, viaLink);
   }
 
-  /** @internal A remote process monitors a local pid or name. */
-  remoteMonitor(from: Pid, ref: Ref, to: Pid | Name): void {
+  /** @internal A remote process monitors a local pid or name; returns the monitored process, if any. */
+  remoteMonitor(from: Pid, ref: Ref, to: Pid | Name): Proc | undefined {
     const p = this.resolve(to);
     if (p === undefined) {
       this.remotePort?.down(from, ref, to, 'noproc');
-      return;
+      return undefined;
     }
     (p.watchers ??= new Map()).set(ref, new RemoteWatcher(from));
     this.remoteWatched.set(ref, p);
+    return p;
   }
 
   /** @internal A call from a remote process: monitor the server for the caller, then deliver it. */
   remoteCallIn(from: Pid, ref: Ref, to: Pid | Name, request: unknown): void {
-    const p = this.resolve(to);
-    if (p === undefined) {
-      this.remotePort?.down(from, ref, to, 'noproc');
-      return;
-    }
-    (p.watchers ??= new Map()).set(ref, new RemoteWatcher(from));
-    this.remoteWatched.set(ref, p);
-    p.enqueue({ type: '$call', from: { ref, pid: from }, request } satisfies CallEnvelope);
+    this.remoteMonitor(from, ref, to)?.enqueue({ type: '$call', from: { ref, pid: from }, request } satisfies CallEnvelope);
   }
 
   /** @internal `node` is the sender: only the node that set up a monitor can cancel it. */

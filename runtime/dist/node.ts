@@ -681,7 +681,8 @@ export class Distribution implements RemotePort {
       case 'exit':
         return rt.remoteExit(op.from as Pid, op.to as Pid, op.reason, op.link);
       case 'mon':
-        return rt.remoteMonitor(op.from as Pid, op.ref as Ref, op.to as Pid);
+        rt.remoteMonitor(op.from as Pid, op.ref as Ref, op.to as Pid);
+        return;
       case 'call':
         return rt.remoteCallIn(op.from as Pid, op.ref as Ref, op.to, op.request);
       case 'spawn': {
