@@ -435,7 +435,8 @@ export class Simulation {
 
   // ---- one node's shell ----
 
-  private boot(node: SimNode): void {
+  /** What a process loses when it dies: everything but its disk. */
+  private forgetVolatile(node: SimNode): void {
     node.inc++;
     node.running = null;
     node.inflight = null;
@@ -446,6 +447,10 @@ export class Simulation {
     node.proposals.clear();
     node.reads.clear();
     node.pending.clear();
+  }
+
+  private boot(node: SimNode): void {
+    this.forgetVolatile(node);
     const storage = new MemoryStorage(node.disk);
     try {
       const persisted = storage.load();
@@ -474,17 +479,8 @@ export class Simulation {
     node.core = null;
     node.storage?.close();
     node.storage = null;
-    node.inc++;
-    node.running = null;
-    node.inflight = null;
-    node.mailbox = [];
-    node.local = [];
-    node.tickQueued = false;
-    node.armed = null;
+    this.forgetVolatile(node);
     node.frozenUntil = 0;
-    node.proposals.clear();
-    node.reads.clear();
-    node.pending.clear();
     if (downMs !== null) this.q.push(this.now + downMs, { k: 'restart', node: node.index, inc: node.inc });
   }
 
