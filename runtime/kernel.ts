@@ -26,6 +26,7 @@ import {
   type RemoteName,
   formatDest,
   isPid,
+  nodeOfPid,
   reasonFromThrown,
 } from './types.js';
 
@@ -710,9 +711,7 @@ export class Runtime {
   remoteNodeOf(dest: Dest): string | undefined {
     if (typeof dest !== 'string') return dest.node === this.node ? undefined : dest.node;
     if (dest.charCodeAt(0) !== 60 || !this.isRemotePid(dest as Pid)) return undefined;
-    const body = dest.slice(1, -1);
-    const s = body.lastIndexOf('.');
-    return body.slice(0, body.lastIndexOf('.', s - 1));
+    return nodeOfPid(dest as Pid);
   }
 
   /**

@@ -25,6 +25,16 @@ export function isPid(dest: Dest): dest is Pid {
   return typeof dest === 'string' && dest.charCodeAt(0) === 60; // '<'
 }
 
+/**
+ * The node a pid lives on. Pids print as `<node.creation.serial>` and a node
+ * name may itself contain dots (127.0.0.1), so this parses from the end.
+ */
+export function nodeOfPid(pid: Pid): string {
+  const body = pid.slice(1, -1);
+  const s = body.lastIndexOf('.');
+  return body.slice(0, body.lastIndexOf('.', s - 1));
+}
+
 /** A destination as text, for errors and reports. */
 export function formatDest(dest: Dest): string {
   return typeof dest === 'string' ? dest : `{${dest.name},${dest.node}}`;

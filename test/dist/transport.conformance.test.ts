@@ -44,16 +44,21 @@ function realWaits(boundMs = 10_000): Pick<Net, 'until' | 'settle' | 'quiet'> {
   };
   return {
     until,
-    settle: async <T>(p: Promise<T>): Promise<T> => {
-      let done = false;
-      p.then(
-        () => (done = true),
-        () => (done = true),
-      );
-      await until(() => done, 'a transport promise');
-      return p;
-    },
+    settle: settleBy(until),
     quiet: () => pause(50),
+  };
+}
+
+/** Wait, by whichever clock `until` polls, for a promise to settle; then hand it back. */
+function settleBy(until: (cond: () => boolean, what: string) => Promise<void>): <T>(p: Promise<T>) => Promise<T> {
+  return async <T>(p: Promise<T>): Promise<T> => {
+    let done = false;
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    await until(() => done, 'a settled transport promise');
+    return p;
   };
 }
 
@@ -67,15 +72,7 @@ function virtualWaits(env: VirtualEnv, boundMs = 60_000): Pick<Net, 'until' | 's
   };
   return {
     until,
-    settle: async <T>(p: Promise<T>): Promise<T> => {
-      let done = false;
-      p.then(
-        () => (done = true),
-        () => (done = true),
-      );
-      await until(() => done, 'settled transport promise');
-      return p;
-    },
+    settle: settleBy(until),
     quiet: () => env.advance(1_000),
   };
 }
