@@ -9,6 +9,14 @@ export interface Clock {
   now(): number;
 }
 
+/**
+ * Wall-clock time: epoch milliseconds, for timestamps people read (a job's
+ * createdAt). It may jump (NTP); never measure an interval with it.
+ */
+export interface WallClock {
+  epochMs(): number;
+}
+
 /** An opaque handle for a scheduled host callback. */
 export interface TimerHandle {
   readonly __timerHandle: true;
@@ -29,6 +37,7 @@ export interface Rng {
 
 export interface Env {
   readonly clock: Clock;
+  readonly wall: WallClock;
   readonly timers: Timers;
   readonly rng: Rng;
 }

@@ -1,5 +1,5 @@
 // The runtime's public surface. Application code imports from here only.
-export type { Clock, Env, Rng, TimerHandle, Timers } from './env.js';
+export type { Clock, Env, Rng, TimerHandle, Timers, WallClock } from './env.js';
 export { seededRng } from './rng.js';
 export { realEnv } from './adapters/real.js';
 export { VirtualEnv, settle } from './adapters/virtual.js';

@@ -59,6 +59,12 @@ export interface StateMachine<R = unknown, Q = unknown, QR = unknown> {
   snapshot(): string;
   /** Replace the whole state with a snapshot's. */
   restore(data: string): void;
+  /**
+   * Optional: run `applyAll` (every apply of one batch of committed entries)
+   * as one unit, e.g. one SQLite transaction instead of one per entry. It must
+   * call `applyAll` exactly once; a throw crashes the fsm like a throw in apply.
+   */
+  batch?(applyAll: () => void): void;
 }
 
 /** What the fsm logs through (a pino Logger fits). */
@@ -499,9 +505,14 @@ export class FsmState {
         this.counters.messagesOut++;
         this.ctx.send(this.address(e.to), envelope(this.id, e.to, e.msg));
         return;
-      case 'apply':
-        for (const entry of e.entries) this.applyEntry(entry);
+      case 'apply': {
+        const entries = e.entries;
+        if (this.sm.batch === undefined) for (const entry of entries) this.applyEntry(entry);
+        else this.sm.batch(() => {
+          for (const entry of entries) this.applyEntry(entry);
+        });
         return;
+      }
       case 'takeSnapshot': {
         // The state machine is exactly at meta.index here: the applies before this effect reached it.
         const snapshot: Snapshot = { meta: e.meta, data: this.sm.snapshot() };

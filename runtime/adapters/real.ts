@@ -10,6 +10,7 @@ const MAX_HOST_TIMER_MS = 2_147_483_647;
 export function realEnv(seed?: string | number): Env {
   return {
     clock: { now: () => performance.now() },
+    wall: { epochMs: () => Date.now() },
     timers: {
       set(ms: number, fn: () => void): TimerHandle {
         // Host timers cap at 2^31-1 ms (~24.8 days); longer ones are chained.

@@ -24,6 +24,8 @@ export class VirtualEnv implements Env {
   private heap: VTimer[] = [];
   readonly rng: Rng;
   readonly clock = { now: (): number => this.nowMs };
+  /** Virtual wall time: a fixed epoch (default 2026-01-01T00:00:00Z) plus the virtual clock. */
+  readonly wall = { epochMs: (): number => this.epochBaseMs + this.nowMs };
   readonly timers = {
     set: (ms: number, fn: () => void): TimerHandle => {
       const t: VTimer = { due: this.nowMs + Math.max(0, ms), seq: this.seq++, fn };
@@ -36,7 +38,10 @@ export class VirtualEnv implements Env {
     },
   };
 
-  constructor(seed: string | number = 0) {
+  constructor(
+    seed: string | number = 0,
+    private readonly epochBaseMs = Date.UTC(2026, 0, 1),
+  ) {
     this.rng = seededRng(seed);
   }
 

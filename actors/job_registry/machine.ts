@@ -1,0 +1,275 @@
+// The job registry as a replicated state machine: raft_fsm hands it every
+// committed entry in log order (StateMachine.apply), and it validates the
+// command (schema.ts), decides the transition (transitions.ts, pure), writes
+// the rows and the event numbered by the entry's log index (store.ts), and
+// keeps the running counters the statistics need. Every member applies the
+// same entries to the same state and so holds the same tables and the same
+// event feed; nothing here reads a clock (times come in the commands).
+//
+// raft_fsm owns the machine (it is the only writer, from inside its process);
+// the job_registry process on the same node reads it directly for local,
+// possibly stale reads, as Erlang processes read an ETS table another owns.
+import type { StateMachine } from '../raft/fsm.js';
+import type { LogEntry } from '../raft/types.js';
+import { checkCommand, checkQuery, registryLimits } from './schema.js';
+import { CursorError, RegistryStore, decodeCursor } from './store.js';
+import { type Decision, type RegistryUnsafe, decide, decideSubmit } from './transitions.js';
+import type { CommandResult, JobEvent, JobHead, JobStatus, PruneCommand, QueryResult, RegistryQuery, RegistryStats, SubmitCommand } from './types.js';
+import { JOB_STATUSES, QUERY_LIMITS } from './types.js';
+
+/** A query the registry refuses: a bad shape or cursor. raft_fsm reports it to the caller as `query_failed`. */
+export class RegistryQueryError extends Error {
+  readonly code: 'invalid_query' | 'invalid_cursor';
+  readonly field: string;
+  constructor(code: 'invalid_query' | 'invalid_cursor', field: string, message: string) {
+    super(`${code}: ${field === '' ? '' : `${field}: `}${message}`);
+    this.name = 'RegistryQueryError';
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export interface RegistryMachineOptions {
+  /** Told of every event once it is applied (at the end of its batch, when the fsm batches). */
+  readonly onEvents?: (events: readonly JobEvent[]) => void;
+  readonly unsafe?: RegistryUnsafe;
+}
+
+/** What the statistics keep besides the rows; saved in the snapshot. */
+interface Counters {
+  byStatus: Record<JobStatus, number>;
+  byPriority: Record<string, number>;
+  queueMsSum: number;
+  queueN: number;
+  runMsSum: number;
+  runN: number;
+  /** The last log index applied. */
+  applied: number;
+  /** The highest event seq retention removed (0: none): the feed holds every event after it. */
+  eventsFloor: number;
+}
+
+const zeroCounters = (): Counters => ({
+  byStatus: Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>,
+  byPriority: {},
+  queueMsSum: 0,
+  queueN: 0,
+  runMsSum: 0,
+  runN: 0,
+  applied: 0,
+  eventsFloor: 0,
+});
+
+const COUNTERS_KEY = 'counters';
+const DEFAULT_THROUGHPUT_WINDOW_MS = 60_000;
+
+export class RegistryMachine implements StateMachine<CommandResult | null, unknown, QueryResult> {
+  private readonly store = new RegistryStore();
+  private counters = zeroCounters();
+  private readonly unsafe: RegistryUnsafe;
+  private readonly onEvents: ((events: readonly JobEvent[]) => void) | null;
+  /** Events applied in the current batch, told to onEvents once it is committed. */
+  private batched: JobEvent[] | null = null;
+
+  constructor(opts: RegistryMachineOptions = {}) {
+    this.unsafe = opts.unsafe ?? {};
+    this.onEvents = opts.onEvents ?? null;
+  }
+
+  get appliedIndex(): number {
+    return this.counters.applied;
+  }
+
+  // ---- StateMachine ----
+
+  apply(entry: LogEntry): CommandResult | null {
+    this.counters.applied = entry.index;
+    if (entry.kind !== 'command') return null;
+    const checked = checkCommand(entry.data);
+    if (!checked.ok) return { type: 'rejected', reason: { code: 'invalid_command', field: checked.field, message: checked.message } };
+    const c = checked.value;
+    switch (c.c) {
+      case 'submit':
+        return this.submit(c, entry.index);
+      case 'prune':
+        return this.prune(c, entry.index);
+      default:
+        return this.commit(decide(this.store.head(c.id), c, this.unsafe), entry.index, c.at, null);
+    }
+  }
+
+  batch(applyAll: () => void): void {
+    const events: JobEvent[] = [];
+    this.batched = events;
+    try {
+      this.store.transaction(applyAll);
+    } finally {
+      this.batched = null;
+    }
+    // Only a committed batch is told (a throw above crashes the owner, which rebuilds from the log).
+    if (events.length > 0 && this.onEvents !== null) this.onEvents(events);
+  }
+
+  query(raw: unknown): QueryResult {
+    const checked = checkQuery(raw);
+    if (!checked.ok) throw new RegistryQueryError('invalid_query', checked.field, checked.message);
+    return this.read(checked.value);
+  }
+
+  snapshot(): string {
+    this.store.setMeta(COUNTERS_KEY, JSON.stringify(this.counters));
+    return this.store.serialize().toString('base64');
+  }
+
+  restore(data: string): void {
+    this.store.restore(Buffer.from(data, 'base64'));
+    const saved = this.store.getMeta(COUNTERS_KEY);
+    this.counters = saved === null ? zeroCounters() : (JSON.parse(saved) as Counters);
+  }
+
+  close(): void {
+    this.store.close();
+  }
+
+  // ---- applying ----
+
+  private submit(c: SubmitCommand, index: number): CommandResult {
+    const payload = JSON.stringify(c.payload ?? {});
+    if (payload.length > registryLimits.maxPayloadChars) return invalid('payload', `larger than ${registryLimits.maxPayloadChars} JSON characters`);
+    const existing = this.store.head(c.id) ?? (c.idempotencyKey === undefined ? null : this.store.headByKey(c.idempotencyKey));
+    return this.commit(decideSubmit(existing, c), index, c.at, payload);
+  }
+
+  /** Write a decision: the row, the event (seq = the entry's index) and the counters. */
+  private commit(d: Decision, seq: number, at: number, payload: string | null): CommandResult {
+    switch (d.type) {
+      case 'reject':
+        return { type: 'rejected', reason: d.reason };
+      case 'unchanged':
+        return { type: 'ok', id: d.job.id, status: d.job.status, attempt: d.job.attempt, changed: false, ...(payload === null ? {} : { created: false }) };
+      case 'insert': {
+        const j = d.job;
+        this.store.insert(j, payload ?? JSON.stringify(j.payload));
+        this.count(j.status, j.priority, 1);
+        this.emit({ seq, at, kind: d.event.kind, jobId: j.id, status: j.status, attempt: j.attempt, worker: j.worker, detail: d.event.detail });
+        return { type: 'ok', id: j.id, status: j.status, attempt: j.attempt, changed: true, created: true };
+      }
+      case 'update': {
+        const { before, job: j } = d;
+        let result: string | null = null;
+        if (j.result !== null) {
+          result = JSON.stringify(j.result);
+          if (result.length > registryLimits.maxPayloadChars) return invalid('result', `larger than ${registryLimits.maxPayloadChars} JSON characters`);
+        }
+        this.store.update(before, j, result);
+        this.count(before.status, before.priority, -1);
+        this.count(j.status, j.priority, 1);
+        this.measure(before, j);
+        this.emit({ seq, at, kind: d.event.kind, jobId: j.id, status: j.status, attempt: j.attempt, worker: j.worker, detail: d.event.detail });
+        return { type: 'ok', id: j.id, status: j.status, attempt: j.attempt, changed: true };
+      }
+      default: {
+        const never: never = d;
+        throw new Error(`job_registry: unknown decision ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private prune(c: PruneCommand, seq: number): CommandResult {
+    const jobs = this.store.pruneJobs(c.before, c.limit);
+    for (const r of jobs.removed) this.count(r.status, r.priority, -1);
+    const events = this.store.pruneEvents(c.before, c.limit);
+    if (events.through > 0) this.counters.eventsFloor = events.through;
+    if (jobs.removed.length > 0 || events.removed > 0) {
+      this.emit({ seq, at: c.at, kind: 'pruned', jobId: null, status: null, attempt: null, worker: null, detail: { jobs: jobs.removed.length, events: events.removed, before: c.before } });
+    }
+    return { type: 'pruned', jobs: jobs.removed.length, events: events.removed, more: jobs.more || events.more };
+  }
+
+  private count(status: JobStatus, priority: number, by: 1 | -1): void {
+    const c = this.counters;
+    c.byStatus[status] += by;
+    const p = String(priority);
+    const n = (c.byPriority[p] ?? 0) + by;
+    if (n === 0) delete c.byPriority[p];
+    else c.byPriority[p] = n;
+  }
+
+  /** Queue time when an attempt starts; run time when a started attempt ends. Clock skew between proposers is clamped. */
+  private measure(before: JobHead, j: JobHead): void {
+    const c = this.counters;
+    if (before.startedAt === null && j.startedAt !== null) {
+      c.queueMsSum += Math.max(0, j.startedAt - j.createdAt);
+      c.queueN++;
+    }
+    if (before.finishedAt === null && j.finishedAt !== null && j.startedAt !== null && (j.status === 'completed' || j.status === 'failed')) {
+      c.runMsSum += Math.max(0, j.finishedAt - j.startedAt);
+      c.runN++;
+    }
+  }
+
+  private emit(e: JobEvent): void {
+    this.store.event(e);
+    if (this.batched !== null) this.batched.push(e);
+    else this.onEvents?.([e]);
+  }
+
+  // ---- reading ----
+
+  private read(q: RegistryQuery): QueryResult {
+    switch (q.q) {
+      case 'get':
+        return this.store.get(q.id);
+      case 'byKey':
+        return this.store.byKey(q.key);
+      case 'list': {
+        let cursor = null;
+        if (q.cursor !== undefined) {
+          try {
+            cursor = decodeCursor(q.cursor);
+          } catch (e) {
+            if (e instanceof CursorError) throw new RegistryQueryError('invalid_cursor', 'cursor', e.message);
+            throw e;
+          }
+        }
+        return this.store.list(q.filter ?? {}, clampLimit(q.limit, QUERY_LIMITS.defaultListLimit, QUERY_LIMITS.maxListLimit), cursor, q.order ?? 'desc');
+      }
+      case 'stats':
+        return this.stats(q.now, q.windowMs ?? DEFAULT_THROUGHPUT_WINDOW_MS);
+      case 'events':
+        return this.store.eventsPage(q.after, clampLimit(q.limit, QUERY_LIMITS.defaultEventsLimit, QUERY_LIMITS.maxEventsLimit), this.counters.eventsFloor, this.counters.applied);
+      case 'due':
+        return this.store.due(q.now, clampLimit(q.limit, QUERY_LIMITS.defaultListLimit, QUERY_LIMITS.maxListLimit));
+      case 'overdue':
+        return this.store.overdue(q.status, q.before, clampLimit(q.limit, QUERY_LIMITS.defaultListLimit, QUERY_LIMITS.maxListLimit));
+      default: {
+        const never: never = q;
+        throw new Error(`job_registry: unknown query ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private stats(now: number, windowMs: number): RegistryStats {
+    const c = this.counters;
+    let total = 0;
+    for (const s of JOB_STATUSES) total += c.byStatus[s];
+    return {
+      total,
+      byStatus: { ...c.byStatus },
+      byPriority: { ...c.byPriority },
+      throughputPerS: (this.store.completedSince(now - windowMs) * 1000) / windowMs,
+      windowMs,
+      meanQueueMs: c.queueN === 0 ? null : c.queueMsSum / c.queueN,
+      meanRunMs: c.runN === 0 ? null : c.runMsSum / c.runN,
+      appliedIndex: c.applied,
+    };
+  }
+}
+
+function invalid(field: string, message: string): CommandResult {
+  return { type: 'rejected', reason: { code: 'invalid_command', field, message } };
+}
+
+function clampLimit(limit: number | undefined, dflt: number, max: number): number {
+  return Math.min(limit ?? dflt, max);
+}

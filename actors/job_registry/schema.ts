@@ -1,0 +1,131 @@
+// The boundary of the job registry: TypeBox schemas for the commands that
+// travel in the Raft log and the queries that reach the state machine, each
+// compiled once. A log entry is checked here before anything is decided (a
+// member must never throw on a bad entry: every member would throw on the same
+// one), so a malformed command is applied as a typed `invalid_command`
+// rejection naming the field, and changes nothing.
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { RegistryCommand, RegistryQuery } from './types.js';
+import { JOB_STATUSES, MAX_PRIORITY, MIN_PRIORITY } from './types.js';
+
+/** Bounds on what one command may carry. Payloads are bounded again by size in the store. */
+export const registryLimits = Object.freeze({
+  maxIdChars: 128,
+  maxTypeChars: 100,
+  maxWorkerChars: 200,
+  maxKeyChars: 200,
+  maxErrorChars: 4000,
+  maxMetadataEntries: 64,
+  maxMetadataValueChars: 1000,
+  maxRetries: 100,
+  maxTimeoutS: 7 * 24 * 3600,
+  /** JSON characters of a payload, and of a result. */
+  maxPayloadChars: 1024 * 1024,
+  maxPruneLimit: 100_000,
+});
+
+const L = registryLimits;
+const Id = Type.String({ minLength: 1, maxLength: L.maxIdChars });
+const Time = Type.Integer({ minimum: 0 });
+const Attempt = Type.Integer({ minimum: 1 });
+const Worker = Type.String({ minLength: 1, maxLength: L.maxWorkerChars });
+const Status = Type.Union(JOB_STATUSES.map((s) => Type.Literal(s)));
+const Priority = Type.Integer({ minimum: MIN_PRIORITY, maximum: MAX_PRIORITY });
+
+const SubmitT = Type.Object({
+  c: Type.Literal('submit'),
+  id: Id,
+  at: Time,
+  type: Type.String({ minLength: 1, maxLength: L.maxTypeChars }),
+  priority: Priority,
+  payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: L.maxRetries })),
+  timeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: L.maxTimeoutS })),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: L.maxMetadataValueChars }), { maxProperties: L.maxMetadataEntries })),
+  parentId: Type.Optional(Id),
+  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: L.maxKeyChars })),
+  runAt: Type.Optional(Time),
+});
+
+const job = <C extends string, T extends Record<string, TSchema>>(c: C, fields: T) => Type.Object({ c: Type.Literal(c), id: Id, at: Time, ...fields });
+
+export const CommandT = Type.Union([
+  SubmitT,
+  job('dispatch', { attempt: Attempt }),
+  job('start', { attempt: Attempt, worker: Worker }),
+  job('progress', { attempt: Attempt, worker: Type.Optional(Worker), progress: Type.Number({ minimum: 0, maximum: 100 }) }),
+  job('complete', { attempt: Attempt, worker: Type.Optional(Worker), result: Type.Optional(Type.Unknown()) }),
+  job('fail', { attempt: Attempt, worker: Type.Optional(Worker), error: Type.String({ maxLength: L.maxErrorChars }) }),
+  job('retry', { attempt: Attempt, runAt: Time }),
+  job('dead', { attempt: Attempt, reason: Type.Optional(Type.String({ maxLength: L.maxErrorChars })) }),
+  job('cancel', { attempt: Type.Optional(Attempt), reason: Type.Optional(Type.String({ maxLength: L.maxErrorChars })) }),
+  Type.Object({ c: Type.Literal('prune'), at: Time, before: Time, limit: Type.Integer({ minimum: 1, maximum: L.maxPruneLimit }) }),
+]);
+
+const Limit = Type.Integer({ minimum: 1 });
+
+export const QueryT = Type.Union([
+  Type.Object({ q: Type.Literal('get'), id: Type.String() }),
+  Type.Object({ q: Type.Literal('byKey'), key: Type.String() }),
+  Type.Object({
+    q: Type.Literal('list'),
+    filter: Type.Optional(
+      Type.Object({
+        status: Type.Optional(Status),
+        type: Type.Optional(Type.String()),
+        priority: Type.Optional(Type.Integer()),
+        worker: Type.Optional(Type.String()),
+        createdFrom: Type.Optional(Type.Integer()),
+        createdTo: Type.Optional(Type.Integer()),
+      }),
+    ),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Type.String({ maxLength: 1000 })),
+    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
+  }),
+  Type.Object({ q: Type.Literal('stats'), now: Time, windowMs: Type.Optional(Type.Integer({ minimum: 1 })) }),
+  Type.Object({ q: Type.Literal('events'), after: Type.Integer({ minimum: 0 }), limit: Type.Optional(Limit) }),
+  Type.Object({ q: Type.Literal('due'), now: Time, limit: Type.Optional(Limit) }),
+  Type.Object({ q: Type.Literal('overdue'), status: Type.Union([Type.Literal('dispatched'), Type.Literal('running')]), before: Time, limit: Type.Optional(Limit) }),
+]);
+
+// The schemas must describe exactly the static types in types.ts.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const commandsAgree: Same<Static<typeof CommandT>['c'], RegistryCommand['c']> = true;
+const queriesAgree: Same<Static<typeof QueryT>['q'], RegistryQuery['q']> = true;
+void commandsAgree;
+void queriesAgree;
+
+export type Checked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly field: string; readonly message: string };
+
+type Compiled = ReturnType<typeof TypeCompiler.Compile>;
+
+/**
+ * A checker for a union tagged by `tag`: the tag picks the one branch to check
+ * (faster than trying every branch, and its errors name the real field instead
+ * of "expected one of the union").
+ */
+function taggedChecker<T>(union: { anyOf: TSchema[] }, tag: string): (x: unknown) => Checked<T> {
+  const branches = new Map<string, Compiled>();
+  for (const b of union.anyOf) {
+    const lit = (b as unknown as { properties: Record<string, { const: string }> }).properties[tag]!.const;
+    branches.set(lit, TypeCompiler.Compile(b));
+  }
+  const names = [...branches.keys()].join(', ');
+  return (x) => {
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) return { ok: false, field: '', message: 'expected an object' };
+    const t = (x as Record<string, unknown>)[tag];
+    const check = typeof t === 'string' ? branches.get(t) : undefined;
+    if (check === undefined) return { ok: false, field: tag, message: `expected one of: ${names}` };
+    if (check.Check(x)) return { ok: true, value: x as T };
+    const first = check.Errors(x).First();
+    if (first === undefined) return { ok: false, field: '', message: 'invalid' };
+    return { ok: false, field: first.path.replace(/^\//, '').replace(/\//g, '.'), message: first.message };
+  };
+}
+
+/** Validate a log entry's command. */
+export const checkCommand = taggedChecker<RegistryCommand>(CommandT, 'c');
+/** Validate a query. */
+export const checkQuery = taggedChecker<RegistryQuery>(QueryT, 'q');
