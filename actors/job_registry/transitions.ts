@@ -9,7 +9,7 @@
 // re-dispatch, a router that stopped leading) is rejected and changes nothing,
 // and a terminal status is final, so no late or duplicated report can complete
 // a job twice or bring a cancelled one back.
-import type { CommandName, EventKind, Job, JobCommand, JobHead, JsonObject, Rejection, SubmitCommand } from './types.js';
+import type { CommandName, EventKind, Job, JobCommand, JobHead, JobId, JsonObject, Rejection, SubmitCommand } from './types.js';
 import { isTerminal } from './types.js';
 
 /** Test switches that break the registry on purpose, to prove the simulator's checkers catch it. Never set in production. */
@@ -36,7 +36,7 @@ export const SUBMIT_DEFAULTS = Object.freeze({ maxRetries: 3, timeoutS: 300 });
 export function decideSubmit(existing: JobHead | null, c: SubmitCommand): Decision {
   if (existing !== null) return { type: 'unchanged', job: existing };
   const job: Job = {
-    id: c.id,
+    id: c.id as JobId,
     type: c.type,
     priority: c.priority,
     payload: c.payload ?? {},

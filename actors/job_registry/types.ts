@@ -84,7 +84,8 @@ export type JobHead = Omit<Job, 'payload' | 'metadata'>;
 // Commands (the static types; the schemas are in commands.ts)
 
 interface Base {
-  readonly id: JobId;
+  /** A plain string on the way in (commands come off the network); the job's JobId once stored. */
+  readonly id: string;
   /** The proposer's clock when it proposed: the only time the state machine uses. */
   readonly at: number;
 }

@@ -1,0 +1,37 @@
+// One node's registry machine, shared by its two users: raft_fsm creates and
+// writes it (the handle is its `stateMachine` factory) and the job_registry
+// process reads it for local queries and is told when events are applied. A
+// raft_fsm restart makes a fresh machine (it replays snapshot + log into it),
+// so readers always go through the handle, never keep the machine.
+import { RegistryMachine } from './machine.js';
+import type { RegistryUnsafe } from './transitions.js';
+import type { JobEvent } from './types.js';
+
+export class RegistryHandle {
+  private current: RegistryMachine | null = null;
+  private listener: ((events: readonly JobEvent[]) => void) | null = null;
+
+  constructor(private readonly unsafe: RegistryUnsafe = {}) {}
+
+  /** raft_fsm's `stateMachine` argument: a fresh, empty machine (the previous one is closed). */
+  readonly stateMachine = (): RegistryMachine => {
+    this.current?.close();
+    this.current = new RegistryMachine({ unsafe: this.unsafe, onEvents: (events) => this.listener?.(events) });
+    return this.current;
+  };
+
+  /** The machine raft_fsm applies to now, or null before its first start. */
+  machine(): RegistryMachine | null {
+    return this.current;
+  }
+
+  /** Be told of every applied event (called inside raft_fsm's process: send a message, do not work here). */
+  listen(fn: ((events: readonly JobEvent[]) => void) | null): void {
+    this.listener = fn;
+  }
+
+  close(): void {
+    this.current?.close();
+    this.current = null;
+  }
+}

@@ -1,0 +1,336 @@
+// job_registry on a 3-node cluster: the dist cluster harness (one virtual clock,
+// the in-memory network), on each node a raft_fsm over MemoryStorage (its disk
+// survives a crash) and a job_registry sharing its RegistryHandle. Time moves
+// only through the harness.
+import { afterEach, describe, expect, it } from 'vitest';
+import { RegistryHandle } from '../../actors/job_registry/handle.js';
+import {
+  type BatchReply,
+  type CommandReply,
+  JOB_REGISTRY,
+  type QueryReply,
+  type RegistryStatus,
+  type SubscriptionMessage,
+  jobRegistry,
+  registryAt,
+} from '../../actors/job_registry/server.js';
+import type { EventsPage, Job, JobEvent, ListPage } from '../../actors/job_registry/types.js';
+import { RAFT_FSM, type FsmView, raftFsm } from '../../actors/raft/fsm.js';
+import { MemoryDisk, MemoryStorage } from '../../actors/raft/storage.js';
+import type { NodeId } from '../../actors/raft/types.js';
+import { type Runtime, startServer } from '../../runtime/index.js';
+import { Cluster } from '../dist/cluster-harness.js';
+
+const NAMES = ['n1', 'n2', 'n3'] as const;
+const quiet = { warn: () => {}, info: () => {} };
+
+interface Member {
+  readonly name: string;
+  readonly disk: MemoryDisk;
+  handle: RegistryHandle;
+}
+
+class RegistryCluster {
+  readonly c: Cluster;
+  readonly members = new Map<string, Member>();
+  private creation = 100;
+
+  constructor(
+    seed: string,
+    private readonly registryArgs: { retentionMs?: number; pruneEveryMs?: number; pruneBatch?: number; eventsPage?: number } = {},
+  ) {
+    this.c = new Cluster(seed);
+  }
+
+  async start(): Promise<void> {
+    await this.c.addNodes(...NAMES);
+    for (const a of NAMES) for (const b of NAMES) if (a < b) await this.c.connect(a, b);
+    for (const n of NAMES) await this.startMember(n);
+  }
+
+  private voters(): NodeId[] {
+    return NAMES.map((n) => this.c.nodeName(n) as NodeId);
+  }
+
+  async startMember(name: string): Promise<void> {
+    const m: Member = this.members.get(name) ?? { name, disk: new MemoryDisk(), handle: new RegistryHandle() };
+    m.handle = new RegistryHandle();
+    this.members.set(name, m);
+    const rt = this.rt(name);
+    const fsm = await this.c.settled(
+      startServer(rt, raftFsm, { voters: this.voters(), tickMs: 20, storage: () => new MemoryStorage(m.disk), stateMachine: m.handle.stateMachine, log: quiet }, { name: RAFT_FSM }),
+    );
+    if (fsm.type !== 'ok') throw new Error(`raft_fsm on ${name}: ${JSON.stringify(fsm)}`);
+    const reg = await this.c.settled(startServer(rt, jobRegistry, { handle: m.handle, log: quiet, ...this.registryArgs }, { name: JOB_REGISTRY }));
+    if (reg.type !== 'ok') throw new Error(`job_registry on ${name}: ${JSON.stringify(reg)}`);
+  }
+
+  rt(name: string): Runtime {
+    return this.c.rt(name);
+  }
+
+  view(name: string): FsmView | undefined {
+    try {
+      return this.rt(name).processInfo(RAFT_FSM)?.info as FsmView | undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async leader(among: readonly string[] = NAMES): Promise<string> {
+    let found = '';
+    await this.c.until(() => {
+      const views = among.map((n) => this.view(n));
+      const leaders = views.filter((v) => v?.role === 'leader');
+      if (leaders.length !== 1) return false;
+      const l = leaders[0]!;
+      if (!views.every((v) => v !== undefined && v.term === l.term && v.leader === l.id)) return false;
+      found = among.find((n) => this.c.nodeName(n) === l.id)!;
+      return true;
+    }, 'a leader');
+    return found;
+  }
+
+  /** Call node `at`'s job_registry from a process on node `from` (default: the same node). */
+  call<R>(at: string, request: unknown, from = at): Promise<R> {
+    return this.c.settled(this.rt(from).call<R>(registryAt(this.c.nodeName(at)), request, { timeout: 20_000 }));
+  }
+
+  submit(at: string, job: object): Promise<CommandReply> {
+    return this.call(at, { type: 'submit', job });
+  }
+
+  command(at: string, command: object): Promise<CommandReply> {
+    return this.call(at, { type: 'command', command });
+  }
+
+  local<T>(at: string, query: object): Promise<T> {
+    return this.call<QueryReply>(at, { type: 'read', query, consistency: 'local' }).then((r) => {
+      if (r.type !== 'ok') throw new Error(`local read on ${at}: ${JSON.stringify(r)}`);
+      return r.result as T;
+    });
+  }
+
+  /** Every job on `at`, oldest first (local read). */
+  async jobs(at: string): Promise<Job[]> {
+    const page = await this.local<ListPage>(at, { q: 'list', limit: 1000, order: 'asc' });
+    return [...page.jobs];
+  }
+
+  async events(at: string): Promise<JobEvent[]> {
+    const page = await this.local<EventsPage>(at, { q: 'events', after: 0, limit: 10_000 });
+    if (page.type !== 'events') throw new Error('truncated');
+    return [...page.events];
+  }
+
+  /** Wait until every member applied at least `index`. */
+  async applied(index: number, among: readonly string[] = NAMES): Promise<void> {
+    await this.c.until(() => among.every((n) => (this.members.get(n)?.handle.machine()?.appliedIndex ?? 0) >= index), `applied ${index}`);
+  }
+
+  async crash(name: string): Promise<void> {
+    await this.c.crash(name);
+  }
+
+  async rejoin(name: string): Promise<void> {
+    await this.c.restart(name, ++this.creation);
+    for (const other of NAMES) if (other !== name && this.view(other) !== undefined) await this.c.connect(name, other);
+    await this.startMember(name);
+  }
+}
+
+const okResult = (r: CommandReply) => {
+  if (r.type !== 'ok') throw new Error(`expected ok, got ${JSON.stringify(r)}`);
+  return r;
+};
+
+let cluster: RegistryCluster | null = null;
+afterEach(() => {
+  for (const m of cluster?.members.values() ?? []) m.handle.close();
+  cluster = null;
+});
+
+async function started(seed: string, args = {}): Promise<{ rc: RegistryCluster; leader: string; followers: string[] }> {
+  const rc = new RegistryCluster(seed, args);
+  cluster = rc;
+  await rc.start();
+  const leader = await rc.leader();
+  return { rc, leader, followers: NAMES.filter((n) => n !== leader) };
+}
+
+describe('job_registry: proposing through any node', () => {
+  it('a submit on a follower is forwarded to the leader, committed, and readable on every node', async () => {
+    const { rc, followers } = await started('fwd');
+    const r = okResult(await rc.submit(followers[0]!, { type: 'calc', priority: 10, payload: { n: 1 } }));
+    expect(r.result).toMatchObject({ type: 'ok', status: 'pending', attempt: 1, changed: true, created: true });
+    const id = (r.result as { id: string }).id;
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    await rc.applied(r.index);
+    for (const n of NAMES) {
+      const job = await rc.local<Job | null>(n, { q: 'get', id });
+      expect(job).toMatchObject({ id, type: 'calc', priority: 10, payload: { n: 1 }, status: 'pending' });
+    }
+    // A linearizable read from the other follower goes to the leader's ReadIndex.
+    const lin = await rc.call<QueryReply>(followers[1]!, { type: 'read', query: { q: 'get', id } });
+    expect(lin).toMatchObject({ type: 'ok', result: { id, status: 'pending' } });
+    const st = (await rc.call<RegistryStatus>(followers[0]!, { type: 'status' })) as RegistryStatus;
+    expect(st.counters.forwardedOut).toBeGreaterThan(0);
+  });
+
+  it('the same idempotency key yields one job, whichever node is asked and whatever the later body says', async () => {
+    const { rc, leader, followers } = await started('idem');
+    const a = okResult(await rc.submit(followers[0]!, { type: 'email', priority: 5, idempotencyKey: 'order-42' }));
+    const b = okResult(await rc.submit(leader, { type: 'sms', priority: 1, idempotencyKey: 'order-42' }));
+    const c = okResult(await rc.submit(followers[1]!, { id: 'explicit-id', type: 'email', priority: 5, idempotencyKey: 'order-42' }));
+    expect(a.result).toMatchObject({ created: true });
+    for (const r of [b, c]) expect(r.result).toMatchObject({ type: 'ok', id: (a.result as { id: string }).id, created: false, changed: false });
+    await rc.applied(c.index);
+    for (const n of NAMES) expect((await rc.jobs(n)).map((j) => j.type)).toEqual(['email']);
+  });
+
+  it('a batch runs a whole lifecycle, and a stale worker report is fenced out', async () => {
+    const { rc, followers } = await started('batch');
+    const id = 'job-1';
+    const batch = await rc.call<BatchReply>(followers[0]!, {
+      type: 'batch',
+      commands: [
+        { c: 'submit', id, type: 'calc', priority: 5 },
+        { c: 'dispatch', id, attempt: 1 },
+        { c: 'dispatch', id, attempt: 1 }, // re-dispatch: attempt 2
+        { c: 'start', id, attempt: 1, worker: 'w-old' }, // the lost attempt
+        { c: 'start', id, attempt: 2, worker: 'w-new' },
+        { c: 'complete', id, attempt: 2, worker: 'w-new', result: { sum: 6 } },
+        { c: 'complete', id, attempt: 2, worker: 'w-new', result: { sum: 6 } }, // duplicate report
+        { c: 'cancel', id },
+      ],
+    });
+    if (batch.type !== 'ok') throw new Error(JSON.stringify(batch));
+    const results = batch.replies.map((r) => (r.type === 'ok' ? r.result : r.error));
+    expect(results).toEqual([
+      { type: 'ok', id, status: 'pending', attempt: 1, changed: true, created: true },
+      { type: 'ok', id, status: 'dispatched', attempt: 1, changed: true },
+      { type: 'ok', id, status: 'dispatched', attempt: 2, changed: true },
+      { type: 'rejected', reason: { code: 'stale_attempt', attempt: 1, current: 2 } },
+      { type: 'ok', id, status: 'running', attempt: 2, changed: true },
+      { type: 'ok', id, status: 'completed', attempt: 2, changed: true },
+      { type: 'ok', id, status: 'completed', attempt: 2, changed: false },
+      { type: 'rejected', reason: { code: 'illegal_transition', from: 'completed', command: 'cancel' } },
+    ]);
+    const indexes = batch.replies.map((r) => (r.type === 'ok' ? r.index : 0));
+    for (let i = 1; i < indexes.length; i++) expect(indexes[i]).toBeGreaterThan(indexes[i - 1]!);
+    await rc.applied(indexes.at(-1)!);
+    // One event per change, numbered by the log index, identical on every node.
+    const feeds = await Promise.all(NAMES.map((n) => rc.events(n)));
+    expect(feeds[0]!.map((e) => [e.seq, e.kind, e.attempt])).toEqual([
+      [indexes[0], 'submitted', 1],
+      [indexes[1], 'dispatched', 1],
+      [indexes[2], 'dispatched', 2],
+      [indexes[4], 'started', 2],
+      [indexes[5], 'completed', 2],
+    ]);
+    expect(feeds[1]).toEqual(feeds[0]);
+    expect(feeds[2]).toEqual(feeds[0]);
+    const job = await rc.local<Job>(followers[1]!, { q: 'get', id });
+    expect(job).toMatchObject({ status: 'completed', attempt: 2, worker: 'w-new', result: { sum: 6 } });
+  });
+
+  it('a malformed request or command is refused with the field named, and the registry keeps serving', async () => {
+    const { rc, followers } = await started('bad');
+    const n = followers[0]!;
+    expect(await rc.call<CommandReply>(n, { type: 'nope' })).toMatchObject({ type: 'error', error: { code: 'bad_request' } });
+    expect(await rc.submit(n, { type: 'calc', priority: 99 })).toMatchObject({ type: 'error', error: { code: 'bad_request', field: 'priority' } });
+    expect(await rc.command(n, { c: 'start', id: 'x', attempt: 0, worker: 'w' })).toMatchObject({ type: 'error', error: { code: 'bad_request', field: 'attempt' } });
+    const batch = await rc.call<BatchReply>(n, { type: 'batch', commands: [{ c: 'submit', type: 'ok', priority: 1 }, { c: 'submit', type: '', priority: 1 }] });
+    expect(batch).toMatchObject({ type: 'ok', replies: [{ type: 'ok' }, { type: 'error', error: { code: 'bad_request', field: 'commands.1.type' } }] });
+    expect(await rc.call<QueryReply>(n, { type: 'read', query: { q: 'list', cursor: 'garbage!' }, consistency: 'local' })).toMatchObject({
+      type: 'error',
+      error: { code: 'query_failed' },
+    });
+    expect(okResult(await rc.submit(n, { type: 'calc', priority: 1 })).result).toMatchObject({ created: true });
+  });
+});
+
+describe('job_registry: failures', () => {
+  it('acknowledged submits survive the leader crashing; proposals in the election are refused or in doubt, and a retry with the same id is safe', async () => {
+    const { rc, leader, followers } = await started('crash');
+    const acked: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = okResult(await rc.submit(followers[0]!, { id: `before-${i}`, type: 't', priority: 1 }));
+      acked.push((r.result as { id: string }).id);
+    }
+    await rc.crash(leader);
+    // Retry each submit (same id) until it is acknowledged: in doubt or refused is never "lost".
+    for (let i = 0; i < 5; i++) {
+      const id = `during-${i}`;
+      for (let attempt = 0; ; attempt++) {
+        const r = await rc.submit(followers[1]!, { id, type: 't', priority: 1 });
+        if (r.type === 'ok') {
+          acked.push(id);
+          break;
+        }
+        expect(['no_leader', 'unknown_outcome', 'not_committed']).toContain(r.error.code);
+        expect(attempt).toBeLessThan(50);
+        await rc.c.tick(200);
+      }
+    }
+    await rc.rejoin(leader);
+    const newLeader = await rc.leader();
+    const last = okResult(await rc.submit(newLeader, { id: 'after', type: 't', priority: 1 }));
+    acked.push('after');
+    await rc.applied(last.index);
+    for (const n of NAMES) {
+      const ids = (await rc.jobs(n)).map((j) => j.id);
+      expect(new Set(ids)).toEqual(new Set(acked));
+    }
+  });
+});
+
+describe('job_registry: the event feed', () => {
+  it('a subscriber gets every event once and in order, from the start and live, and can resume from any seq', async () => {
+    const { rc, followers } = await started('feed', { eventsPage: 3 });
+    const n = followers[0]!;
+    for (let i = 0; i < 4; i++) okResult(await rc.submit(n, { id: `j${i}`, type: 't', priority: 1 }));
+    const sub = rc.c.collector(n);
+    const r = await rc.call<{ type: 'ok'; ref: string }>(n, { type: 'subscribe', after: 0, subscriber: sub.pid });
+    expect(r.type).toBe('ok');
+    for (let i = 0; i < 4; i++) okResult(await rc.command(followers[1]!, { c: 'dispatch', id: `j${i}`, attempt: 1 }));
+    const last = okResult(await rc.command(n, { c: 'cancel', id: 'j0' }));
+    await rc.applied(last.index);
+    await rc.c.tick(50);
+    const got = (sub.received as SubscriptionMessage[]).flatMap((m) => (m.type === 'job_events' ? m.events : []));
+    const all = await rc.events(n);
+    expect(got).toEqual(all);
+    expect(all).toHaveLength(9);
+    // Resume from the middle: exactly the rest.
+    const mid = all[4]!.seq;
+    const sub2 = rc.c.collector(followers[1]!);
+    await rc.call(followers[1]!, { type: 'subscribe', after: mid, subscriber: sub2.pid });
+    await rc.c.tick(50);
+    const rest = (sub2.received as SubscriptionMessage[]).flatMap((m) => (m.type === 'job_events' ? m.events : []));
+    expect(rest).toEqual(all.slice(5));
+    // A subscriber that exits is forgotten.
+    rc.rt(n).exit(sub.pid, 'kill');
+    await rc.c.tick(50);
+    expect(((await rc.call<RegistryStatus>(n, { type: 'status' })) as RegistryStatus).subscribers).toBe(0);
+  });
+
+  it('retention removes old terminal jobs on every node by one committed prune; a subscriber behind it is told the feed was truncated', async () => {
+    // Seconds stand in for days: the virtual clock drives Raft ticks too.
+    const { rc, followers } = await started('retention', { retentionMs: 5_000, pruneEveryMs: 1_000 });
+    const n = followers[0]!;
+    okResult(await rc.submit(n, { id: 'old-done', type: 't', priority: 1 }));
+    okResult(await rc.command(n, { c: 'cancel', id: 'old-done' }));
+    okResult(await rc.submit(n, { id: 'old-live', type: 't', priority: 1 }));
+    // Twice the retention passes; the prune timers fire every second.
+    await rc.c.tick(10_000);
+    const fresh = okResult(await rc.submit(n, { id: 'new', type: 't', priority: 1 }));
+    await rc.applied(fresh.index);
+    for (const name of NAMES) expect((await rc.jobs(name)).map((j) => j.id).sort()).toEqual(['new', 'old-live']);
+    const sub = rc.c.collector(n);
+    await rc.call(n, { type: 'subscribe', after: 0, subscriber: sub.pid });
+    await rc.c.tick(10);
+    expect(sub.received[0]).toMatchObject({ type: 'job_events_truncated' });
+    const stats = await rc.local<{ byStatus: Record<string, number> }>(followers[1]!, { q: 'stats', now: 0 });
+    expect(stats.byStatus).toMatchObject({ pending: 2, cancelled: 0 });
+  });
+});
