@@ -14,7 +14,7 @@ import type { LogEntry } from '../raft/types.js';
 import { checkCommand, checkQuery, registryLimits } from './schema.js';
 import { CursorError, RegistryStore, decodeCursor } from './store.js';
 import { type Decision, type RegistryUnsafe, decide, decideSubmit } from './transitions.js';
-import type { CommandResult, JobEvent, JobHead, JobStatus, PruneCommand, QueryResult, RegistryQuery, RegistryStats, SubmitCommand } from './types.js';
+import type { BatchCommand, CommandResult, EntryResult, JobEvent, JobHead, RegistryCommand, JobStatus, PruneCommand, QueryResult, RegistryQuery, RegistryStats, SubmitCommand } from './types.js';
 import { JOB_STATUSES, QUERY_LIMITS } from './types.js';
 
 /** A query the registry refuses: a bad shape or cursor. raft_fsm reports it to the caller as `query_failed`. */
@@ -63,13 +63,15 @@ const zeroCounters = (): Counters => ({
 const COUNTERS_KEY = 'counters';
 const DEFAULT_THROUGHPUT_WINDOW_MS = 60_000;
 
-export class RegistryMachine implements StateMachine<CommandResult | null, unknown, QueryResult> {
+export class RegistryMachine implements StateMachine<EntryResult | null, unknown, QueryResult> {
   private readonly store = new RegistryStore();
   private counters = zeroCounters();
   private readonly unsafe: RegistryUnsafe;
   private readonly onEvents: ((events: readonly JobEvent[]) => void) | null;
   /** Events applied in the current batch, told to onEvents once it is committed. */
   private batched: JobEvent[] | null = null;
+  /** The next event's place within the entry being applied. */
+  private eventN = 0;
 
   constructor(opts: RegistryMachineOptions = {}) {
     this.unsafe = opts.unsafe ?? {};
@@ -82,19 +84,32 @@ export class RegistryMachine implements StateMachine<CommandResult | null, unkno
 
   // ---- StateMachine ----
 
-  apply(entry: LogEntry): CommandResult | null {
+  apply(entry: LogEntry): EntryResult | null {
     this.counters.applied = entry.index;
+    this.eventN = 0;
     if (entry.kind !== 'command') return null;
     const checked = checkCommand(entry.data);
     if (!checked.ok) return { type: 'rejected', reason: { code: 'invalid_command', field: checked.field, message: checked.message } };
     const c = checked.value;
+    if (c.c !== 'batch') return this.applyOne(c, entry.index);
+    const results: CommandResult[] = [];
+    for (let i = 0; i < c.commands.length; i++) {
+      const inner = checkCommand(c.commands[i]);
+      if (!inner.ok) results.push(invalid(`commands.${i}.${inner.field}`, inner.message));
+      else if (inner.value.c === 'batch' || inner.value.c === 'prune') results.push(invalid(`commands.${i}.c`, `a batch holds job commands, not ${inner.value.c}`));
+      else results.push(this.applyOne(inner.value, entry.index));
+    }
+    return { type: 'batch', results };
+  }
+
+  private applyOne(c: Exclude<RegistryCommand, BatchCommand>, seq: number): CommandResult {
     switch (c.c) {
       case 'submit':
-        return this.submit(c, entry.index);
+        return this.submit(c, seq);
       case 'prune':
-        return this.prune(c, entry.index);
+        return this.prune(c, seq);
       default:
-        return this.commit(decide(this.store.head(c.id), c, this.unsafe), entry.index, c.at, null);
+        return this.commit(decide(this.store.head(c.id), c, this.unsafe), seq, c.at, null);
     }
   }
 
@@ -208,7 +223,8 @@ export class RegistryMachine implements StateMachine<CommandResult | null, unkno
     }
   }
 
-  private emit(e: JobEvent): void {
+  private emit(draft: Omit<JobEvent, 'n'>): void {
+    const e: JobEvent = { ...draft, n: this.eventN++ };
     this.store.event(e);
     if (this.batched !== null) this.batched.push(e);
     else this.onEvents?.([e]);

@@ -23,13 +23,20 @@ export const registryLimits = Object.freeze({
   /** JSON characters of a payload, and of a result. */
   maxPayloadChars: 1024 * 1024,
   maxPruneLimit: 100_000,
+  /** Commands in one batch entry. */
+  maxCommandsPerEntry: 2_000,
 });
 
 const L = registryLimits;
-const Id = Type.String({ minLength: 1, maxLength: L.maxIdChars });
-const Time = Type.Integer({ minimum: 0 });
+// Strings stored in their own SQLite column must be well-formed UTF-16: SQLite keeps text as UTF-8, so a lone
+// surrogate would read back changed (and a job restored from a snapshot would no longer match its own row's id).
+const WELL_FORMED = '^(?:[^\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$';
+const Text = (minLength: number, maxLength: number) => Type.String({ minLength, maxLength, pattern: WELL_FORMED });
+const Id = Text(1, L.maxIdChars);
+// Safe integers only: a larger time would make a list cursor that decodeCursor refuses.
+const Time = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Attempt = Type.Integer({ minimum: 1 });
-const Worker = Type.String({ minLength: 1, maxLength: L.maxWorkerChars });
+const Worker = Text(1, L.maxWorkerChars);
 const Status = Type.Union(JOB_STATUSES.map((s) => Type.Literal(s)));
 const Priority = Type.Integer({ minimum: MIN_PRIORITY, maximum: MAX_PRIORITY });
 
@@ -37,14 +44,14 @@ const SubmitT = Type.Object({
   c: Type.Literal('submit'),
   id: Id,
   at: Time,
-  type: Type.String({ minLength: 1, maxLength: L.maxTypeChars }),
+  type: Text(1, L.maxTypeChars),
   priority: Priority,
   payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: L.maxRetries })),
   timeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: L.maxTimeoutS })),
   metadata: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: L.maxMetadataValueChars }), { maxProperties: L.maxMetadataEntries })),
   parentId: Type.Optional(Id),
-  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: L.maxKeyChars })),
+  idempotencyKey: Type.Optional(Text(1, L.maxKeyChars)),
   runAt: Type.Optional(Time),
 });
 
@@ -56,11 +63,13 @@ export const CommandT = Type.Union([
   job('start', { attempt: Attempt, worker: Worker }),
   job('progress', { attempt: Attempt, worker: Type.Optional(Worker), progress: Type.Number({ minimum: 0, maximum: 100 }) }),
   job('complete', { attempt: Attempt, worker: Type.Optional(Worker), result: Type.Optional(Type.Unknown()) }),
-  job('fail', { attempt: Attempt, worker: Type.Optional(Worker), error: Type.String({ maxLength: L.maxErrorChars }) }),
+  job('fail', { attempt: Attempt, worker: Type.Optional(Worker), error: Text(0, L.maxErrorChars) }),
   job('retry', { attempt: Attempt, runAt: Time }),
-  job('dead', { attempt: Attempt, reason: Type.Optional(Type.String({ maxLength: L.maxErrorChars })) }),
-  job('cancel', { attempt: Type.Optional(Attempt), reason: Type.Optional(Type.String({ maxLength: L.maxErrorChars })) }),
+  job('dead', { attempt: Attempt, reason: Type.Optional(Text(0, L.maxErrorChars)) }),
+  job('cancel', { attempt: Type.Optional(Attempt), reason: Type.Optional(Text(0, L.maxErrorChars)) }),
   Type.Object({ c: Type.Literal('prune'), at: Time, before: Time, limit: Type.Integer({ minimum: 1, maximum: L.maxPruneLimit }) }),
+  // Each command inside is checked on its own when applied (a bad one is rejected, the others apply).
+  Type.Object({ c: Type.Literal('batch'), commands: Type.Array(Type.Unknown(), { minItems: 1, maxItems: L.maxCommandsPerEntry }) }),
 ]);
 
 const Limit = Type.Integer({ minimum: 1 });

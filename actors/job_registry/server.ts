@@ -28,8 +28,8 @@ import type { NodeId } from '../raft/types.js';
 import type { Dest, From, Name, Pid, ProcessContext, Ref, Rng, ServerBehaviour } from '../../runtime/index.js';
 import { NoProc, RuntimeError, createLogger, isDownMessage, noreply, ok, reply, stop } from '../../runtime/index.js';
 import type { RegistryHandle } from './handle.js';
-import { checkCommand } from './schema.js';
-import type { CommandResult, EventsPage, JobCommand, JobEvent, PruneCommand, QueryResult, RegistryCommand, RegistryQuery, SubmitCommand } from './types.js';
+import { checkCommand, registryLimits } from './schema.js';
+import type { BatchCommand, CommandResult, EntryResult, EventsPage, JobCommand, JobEvent, PruneCommand, QueryResult, RegistryCommand, RegistryQuery, SubmitCommand } from './types.js';
 
 /** The name every node's job_registry is registered under. */
 export const JOB_REGISTRY: Name = 'job_registry';
@@ -73,6 +73,8 @@ export type RegistryError =
   | { readonly code: 'unavailable'; readonly reason: string };
 
 export type CommandReply = { readonly type: 'ok'; readonly index: number; readonly result: CommandResult } | { readonly type: 'error'; readonly error: RegistryError };
+/** A proposed entry's outcome (a batch entry's result holds one result per command). */
+type EntryReply = { readonly type: 'ok'; readonly index: number; readonly result: EntryResult } | { readonly type: 'error'; readonly error: RegistryError };
 export type BatchReply = { readonly type: 'ok'; readonly replies: readonly CommandReply[] } | { readonly type: 'error'; readonly error: RegistryError };
 export type QueryReply = { readonly type: 'ok'; readonly index: number; readonly result: QueryResult } | { readonly type: 'error'; readonly error: RegistryError };
 export type SubscribeReply = { readonly type: 'ok'; readonly ref: Ref } | { readonly type: 'error'; readonly error: RegistryError };
@@ -148,13 +150,15 @@ export interface JobRegistryArgs {
   readonly pruneEveryMs?: number;
   /** Most jobs (and most events) one prune removes; a prune that hit it is followed by another after 1 s. Default 10000. */
   readonly pruneBatch?: number;
-  /** Events per job_events message. Default 1000. */
+  /** Commands per batch entry when a request carries several. Default 1000. */
+  readonly commandsPerEntry?: number;
+  /** Events per job_events message (whole entries: a page may run over by the rest of one). Default 1000. */
   readonly eventsPage?: number;
   readonly log?: { warn(obj: object, msg: string): void };
 }
 
 const DAY_MS = 24 * 3600 * 1000;
-export const REGISTRY_DEFAULTS = Object.freeze({ callTimeoutMs: 5_000, retentionMs: 30 * DAY_MS, pruneEveryMs: 10 * 60 * 1000, pruneBatch: 10_000, eventsPage: 1_000 });
+export const REGISTRY_DEFAULTS = Object.freeze({ callTimeoutMs: 5_000, retentionMs: 30 * DAY_MS, pruneEveryMs: 10 * 60 * 1000, pruneBatch: 10_000, eventsPage: 1_000, commandsPerEntry: 1_000 });
 const PRUNE_AGAIN_MS = 1_000;
 
 const PRUNE = Symbol('job_registry.prune');
@@ -190,6 +194,7 @@ export class RegistryServer {
   private readonly pruneEveryMs: number;
   private readonly pruneBatch: number;
   private readonly eventsPage: number;
+  private readonly commandsPerEntry: number;
   private readonly log: { warn(obj: object, msg: string): void };
   /** Where proposals go: null = ask the local fsm (which names the leader when it is not). */
   private leaderHint: NodeId | null = null;
@@ -211,6 +216,7 @@ export class RegistryServer {
     this.pruneEveryMs = args.pruneEveryMs ?? REGISTRY_DEFAULTS.pruneEveryMs;
     this.pruneBatch = args.pruneBatch ?? REGISTRY_DEFAULTS.pruneBatch;
     this.eventsPage = args.eventsPage ?? REGISTRY_DEFAULTS.eventsPage;
+    this.commandsPerEntry = Math.min(args.commandsPerEntry ?? REGISTRY_DEFAULTS.commandsPerEntry, registryLimits.maxCommandsPerEntry);
     this.log = args.log ?? createLogger({ name: 'job_registry', level: 'warn' });
     const me = ctx.self;
     const rt = ctx.runtime;
@@ -284,6 +290,10 @@ export class RegistryServer {
       const input = inputs[i]!;
       const stamped = input.c === 'submit' && (input as { id?: unknown }).id === undefined ? { ...input, id: uuidFrom(this.ctx.runtime.env.rng), at } : { ...input, at };
       const checked = checkCommand(stamped);
+      if (checked.ok && checked.value.c === 'batch') {
+        out.push({ type: 'error', error: { code: 'bad_request', field: inputs.length === 1 ? 'c' : `commands.${i}.c`, message: 'send several commands as a batch request, not a batch command' } });
+        continue;
+      }
       if (!checked.ok) {
         out.push({ type: 'error', error: { code: 'bad_request', field: inputs.length === 1 ? checked.field : `commands.${i}.${checked.field}`, message: checked.message } });
         continue;
@@ -292,9 +302,28 @@ export class RegistryServer {
       good.push(checked.value);
       where.push(i);
     }
-    if (good.length > 0) {
-      const replies = await this.propose(good, 0);
-      for (let j = 0; j < where.length; j++) out[where[j]!] = replies[j]!;
+    if (good.length === 1) {
+      const r = (await this.propose(good, 0))[0]!;
+      // A single command is never a batch entry (callers' `batch` commands are refused above).
+      out[where[0]!] = r.type === 'ok' && r.result.type === 'batch' ? { type: 'ok', index: r.index, result: r.result.results[0]! } : (r as CommandReply);
+    } else if (good.length > 1) {
+      // Several commands travel as batch entries: Raft's cost is per entry, not per command.
+      const entries: RegistryCommand[] = [];
+      for (let k = 0; k < good.length; k += this.commandsPerEntry) {
+        entries.push({ c: 'batch', commands: good.slice(k, k + this.commandsPerEntry) as (SubmitCommand | JobCommand)[] });
+      }
+      const replies = await this.propose(entries, 0);
+      for (let e = 0; e < entries.length; e++) {
+        const r = replies[e]!;
+        const base = e * this.commandsPerEntry;
+        const count = (entries[e] as BatchCommand).commands.length;
+        for (let j = 0; j < count; j++) {
+          const at = where[base + j]!;
+          if (r.type !== 'ok') out[at] = r;
+          else if (r.result.type === 'batch') out[at] = { type: 'ok', index: r.index, result: r.result.results[j]! };
+          else out[at] = { type: 'ok', index: r.index, result: r.result };
+        }
+      }
     }
     return { type: 'ok', replies: out as CommandReply[] };
   }
@@ -304,12 +333,12 @@ export class RegistryServer {
    * does), else through the leader's registry. Commands the local fsm refuses
    * as not_leader were not proposed, so they go on to the leader it names.
    */
-  private async propose(cmds: readonly RegistryCommand[], hops: number): Promise<CommandReply[]> {
+  private async propose(cmds: readonly RegistryCommand[], hops: number): Promise<EntryReply[]> {
     const hint = this.leaderHint;
     if (hint !== null && hint !== this.self && hops === 0) return this.forwardPropose(hint, cmds, hops);
     this.counters.proposed += cmds.length;
-    const replies = await Promise.all(cmds.map((command) => this.callFsm<ProposeReply<CommandResult>>({ type: 'propose', command })));
-    const out: CommandReply[] = [];
+    const replies = await Promise.all(cmds.map((command) => this.callFsm<ProposeReply<EntryResult>>({ type: 'propose', command })));
+    const out: EntryReply[] = [];
     const redo: number[] = [];
     let leader: NodeId | null = null;
     for (let i = 0; i < replies.length; i++) {
@@ -335,11 +364,11 @@ export class RegistryServer {
     return out;
   }
 
-  private async forwardPropose(leader: NodeId, cmds: readonly RegistryCommand[], hops: number): Promise<CommandReply[]> {
+  private async forwardPropose(leader: NodeId, cmds: readonly RegistryCommand[], hops: number): Promise<EntryReply[]> {
     this.counters.forwardedOut++;
     const req: Forward = { type: 'forward', hops: hops + 1, op: { k: 'propose', commands: cmds } };
     try {
-      const r = await this.ctx.call<CommandReply[] | CommandReply>({ name: this.name, node: leader }, req, { timeout: this.callTimeoutMs });
+      const r = await this.ctx.call<EntryReply[] | EntryReply>({ name: this.name, node: leader }, req, { timeout: this.callTimeoutMs });
       if (Array.isArray(r)) return r;
       return cmds.map(() => r);
     } catch (err) {
@@ -392,7 +421,7 @@ export class RegistryServer {
   }
 
   /** Call the local raft_fsm; a failed call becomes the reply that says what is known. */
-  private async callFsm<R extends ProposeReply<CommandResult> | ReadReply<QueryResult>>(req: { type: 'propose'; command: unknown } | { type: 'read'; query: unknown }): Promise<R> {
+  private async callFsm<R extends ProposeReply<EntryResult> | ReadReply<QueryResult>>(req: { type: 'propose'; command: unknown } | { type: 'read'; query: unknown }): Promise<R> {
     try {
       return await this.ctx.call<R>(this.fsm, req, { timeout: this.callTimeoutMs });
     } catch (err) {
@@ -469,7 +498,7 @@ export class RegistryServer {
   onPruneTimer(): void {
     const now = this.ctx.runtime.env.wall.epochMs();
     const command = { c: 'prune', at: now, before: now - this.retentionMs, limit: this.pruneBatch } satisfies PruneCommand;
-    void this.callFsm<ProposeReply<CommandResult>>({ type: 'propose', command }).then((r) => {
+    void this.callFsm<ProposeReply<EntryResult>>({ type: 'propose', command }).then((r) => {
       let again = this.pruneEveryMs;
       if (r.type === 'ok' && r.result.type === 'pruned') {
         this.counters.pruned += r.result.jobs;
@@ -491,7 +520,7 @@ export class RegistryServer {
   }
 }
 
-function proposeOutcome(r: Exclude<ProposeReply<CommandResult>, { type: 'not_leader' }>): CommandReply {
+function proposeOutcome(r: Exclude<ProposeReply<EntryResult>, { type: 'not_leader' }>): EntryReply {
   switch (r.type) {
     case 'ok':
       return { type: 'ok', index: r.index, result: r.result };
@@ -527,7 +556,7 @@ export const jobRegistry: ServerBehaviour<RegistryServer, JobRegistryArgs, unkno
 
   init(args, ctx) {
     const name = args.name ?? JOB_REGISTRY;
-    for (const [field, v] of Object.entries({ callTimeoutMs: args.callTimeoutMs, retentionMs: args.retentionMs, pruneEveryMs: args.pruneEveryMs, pruneBatch: args.pruneBatch, eventsPage: args.eventsPage })) {
+    for (const [field, v] of Object.entries({ callTimeoutMs: args.callTimeoutMs, retentionMs: args.retentionMs, pruneEveryMs: args.pruneEveryMs, pruneBatch: args.pruneBatch, eventsPage: args.eventsPage, commandsPerEntry: args.commandsPerEntry })) {
       if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) {
         return stop({ type: 'error', name: 'JobRegistryConfigError', code: 'invalid_config', message: `${field} must be a positive integer, got ${JSON.stringify(v)}` });
       }

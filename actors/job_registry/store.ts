@@ -48,15 +48,17 @@ CREATE INDEX jobs_priority ON jobs(priority, created_at, id);
 CREATE INDEX jobs_worker ON jobs(worker, created_at, id);
 CREATE INDEX jobs_finished ON jobs(finished_at, id);
 CREATE TABLE events (
-  seq INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  n INTEGER NOT NULL,
   at INTEGER NOT NULL,
   kind TEXT NOT NULL,
   job_id TEXT,
   status TEXT,
   attempt INTEGER,
   worker TEXT,
-  detail TEXT
-);
+  detail TEXT,
+  PRIMARY KEY (seq, n)
+) WITHOUT ROWID;
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 `;
 
@@ -87,6 +89,7 @@ interface JobRow {
 
 interface EventRow {
   seq: number;
+  n: number;
   at: number;
   kind: string;
   job_id: string | null;
@@ -174,6 +177,7 @@ function toJob(r: JobRow): Job {
 function toEvent(r: EventRow): JobEvent {
   return {
     seq: r.seq,
+    n: r.n,
     at: r.at,
     kind: r.kind as JobEvent['kind'],
     jobId: r.job_id as JobId | null,
@@ -257,6 +261,7 @@ export class RegistryStore {
     insert: Stmt;
     event: Stmt;
     events: Stmt;
+    entryRest: Stmt;
     due: Stmt;
     overdueDispatched: Stmt;
     overdueRunning: Stmt;
@@ -304,8 +309,9 @@ export class RegistryStore {
       headByKey: db.prepare(`SELECT ${HEAD_COLS} FROM jobs WHERE idem_key = ?`).raw(true),
       activeHeads: db.prepare(`SELECT ${HEAD_COLS} FROM jobs WHERE status NOT IN ('completed', 'dead', 'cancelled') LIMIT ?`).raw(true),
       insert: db.prepare(`INSERT INTO jobs (${cols}) VALUES (${cols.split(',').map(() => '?').join(', ')})`),
-      event: db.prepare('INSERT INTO events (seq, at, kind, job_id, status, attempt, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      events: db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?'),
+      event: db.prepare('INSERT INTO events (seq, n, at, kind, job_id, status, attempt, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      events: db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq, n LIMIT ?'),
+      entryRest: db.prepare('SELECT * FROM events WHERE seq = ? AND n > ? ORDER BY n'),
       // These walk jobs_status (oldest first): the pending, dispatched and running sets are what is in flight.
       due: db.prepare("SELECT * FROM jobs WHERE status = 'pending' AND run_at <= ? ORDER BY created_at, id LIMIT ?"),
       overdueDispatched: db.prepare("SELECT * FROM jobs WHERE status = 'dispatched' AND dispatched_at < ? ORDER BY created_at, id LIMIT ?"),
@@ -313,7 +319,7 @@ export class RegistryStore {
       completedSince: db.prepare("SELECT count(*) AS n FROM jobs WHERE finished_at >= ? AND status = 'completed'"),
       prunable: db.prepare("SELECT id, status, priority FROM jobs WHERE finished_at < ? AND status IN ('completed', 'dead', 'cancelled') ORDER BY finished_at, id LIMIT ?"),
       deleteJob: db.prepare('DELETE FROM jobs WHERE id = ?'),
-      oldestEvents: db.prepare('SELECT seq, at FROM events ORDER BY seq LIMIT ?'),
+      oldestEvents: db.prepare('SELECT seq, at FROM events ORDER BY seq, n LIMIT ?'),
       deleteEvents: db.prepare('DELETE FROM events WHERE seq <= ?'),
       metaGet: db.prepare('SELECT v FROM meta WHERE k = ?'),
       metaSet: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
@@ -371,7 +377,7 @@ export class RegistryStore {
   }
 
   event(e: JobEvent): void {
-    this.st.event.run(e.seq, e.at, e.kind, e.jobId, e.status, e.attempt, e.worker, e.detail === null ? null : JSON.stringify(e.detail));
+    this.st.event.run(e.seq, e.n, e.at, e.kind, e.jobId, e.status, e.attempt, e.worker, e.detail === null ? null : JSON.stringify(e.detail));
   }
 
   /** Terminal jobs finished before `before`, oldest first, at most `limit`; deleted. */
@@ -384,10 +390,10 @@ export class RegistryStore {
   }
 
   /**
-   * Delete the oldest events while they are older than `before`, at most
-   * `limit`: always a prefix of the feed, so what is kept is a contiguous
-   * suffix and a reader behind it can be told exactly where it starts.
-   * Returns the seq of the last event removed (0 when none).
+   * Delete the oldest events while they are older than `before`, about
+   * `limit` of them, in whole entries: always a prefix of the feed, so what is
+   * kept is a contiguous suffix and a reader behind it can be told exactly
+   * where it starts. Returns the seq of the last entry removed (0 when none).
    */
   pruneEvents(before: number, limit: number): { readonly removed: number; readonly through: number; readonly more: boolean } {
     const rows = this.st.oldestEvents.all(limit + 1) as { seq: number; at: number }[];
@@ -395,8 +401,8 @@ export class RegistryStore {
     while (n < rows.length && n < limit && rows[n]!.at < before) n++;
     if (n === 0) return { removed: 0, through: 0, more: false };
     const through = rows[n - 1]!.seq;
-    this.st.deleteEvents.run(through);
-    return { removed: n, through, more: n === limit && rows.length > limit && rows[limit]!.at < before };
+    const removed = this.st.deleteEvents.run(through).changes;
+    return { removed, through, more: n === limit && rows.length > limit && rows[limit]!.at < before };
   }
 
   setMeta(k: string, v: string): void {
@@ -433,8 +439,15 @@ export class RegistryStore {
     return r === undefined ? null : toJob(r);
   }
 
+  /**
+   * Events after entry `after`, about `limit` of them, in whole entries (a
+   * page that would end inside an entry is completed with the rest of it).
+   */
   events(after: number, limit: number): JobEvent[] {
-    return (this.st.events.all(after, limit) as EventRow[]).map(toEvent);
+    const rows = this.st.events.all(after, limit) as EventRow[];
+    const last = rows[rows.length - 1];
+    if (rows.length === limit && last !== undefined) rows.push(...(this.st.entryRest.all(last.seq, last.n) as EventRow[]));
+    return rows.map(toEvent);
   }
 
   due(now: number, limit: number): Job[] {
@@ -499,7 +512,7 @@ export class RegistryStore {
     if (after < floor) return { type: 'truncated', oldest: floor + 1, appliedIndex };
     const events = this.events(after, limit);
     // A short page saw everything applied so far: resuming after appliedIndex skips the indexes that made no event.
-    const last = events.length === limit ? events[events.length - 1]!.seq : Math.max(after, appliedIndex);
+    const last = events.length >= limit ? events[events.length - 1]!.seq : Math.max(after, appliedIndex);
     return { type: 'events', events, last, appliedIndex };
   }
 

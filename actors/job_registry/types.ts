@@ -168,7 +168,18 @@ export interface PruneCommand {
 }
 
 export type JobCommand = DispatchCommand | StartCommand | ProgressCommand | CompleteCommand | FailCommand | RetryCommand | DeadCommand | CancelCommand;
-export type RegistryCommand = SubmitCommand | JobCommand | PruneCommand;
+
+/**
+ * Many job commands in ONE log entry, applied in order, each on its own (one
+ * may be rejected while the next applies). Raft's cost is per entry, so this is
+ * how a burst of submits and reports reaches tens of thousands per second.
+ */
+export interface BatchCommand {
+  readonly c: 'batch';
+  readonly commands: readonly (SubmitCommand | JobCommand)[];
+}
+
+export type RegistryCommand = SubmitCommand | JobCommand | PruneCommand | BatchCommand;
 export type CommandName = RegistryCommand['c'];
 
 // ---------------------------------------------------------------------------
@@ -202,14 +213,23 @@ export type CommandResult =
   | { readonly type: 'pruned'; readonly jobs: number; readonly events: number; readonly more: boolean }
   | { readonly type: 'rejected'; readonly reason: Rejection };
 
+/** What applying an entry returns: a batch entry gives one result per command, in order. */
+export type EntryResult = CommandResult | { readonly type: 'batch'; readonly results: readonly CommandResult[] };
+
 // ---------------------------------------------------------------------------
 // Events: one per applied transition, numbered by the Raft log index
 
 export type EventKind = 'submitted' | 'dispatched' | 'started' | 'progress' | 'completed' | 'failed' | 'retry_scheduled' | 'dead' | 'cancelled' | 'pruned';
 
 export interface JobEvent {
-  /** The log index of the command that made it: strictly increasing, the same on every member. */
+  /** The log index of the entry that made it: never decreasing, the same on every member. */
   readonly seq: number;
+  /**
+   * Its place among the events of that entry (0 for a single command; a batch
+   * entry's events count up). The feed is ordered by (seq, n), and an entry's
+   * events are applied and served together, so resuming after a seq is exact.
+   */
+  readonly n: number;
   readonly at: number;
   readonly kind: EventKind;
   /** null for `pruned`. */

@@ -30,6 +30,12 @@ export interface RaftConfigInput {
   readonly checkQuorum?: boolean;
   /** Most entries in one AppendEntries. Default 1024. */
   readonly maxEntriesPerAppend?: number;
+  /**
+   * Most command characters (JSON) in one AppendEntries; at least one entry is
+   * always sent. Keeps a catch-up append of large entries (a job registry batch
+   * entry is ~150 KB) well under the distribution layer's frame limit. Default 4 MiB.
+   */
+  readonly maxAppendChars?: number;
   /** Most unacknowledged AppendEntries in flight to one follower while replicating. Default 64. */
   readonly maxInflightAppends?: number;
   /** Most entries appended but not committed; proposals beyond are rejected. Default 65536. */
@@ -50,6 +56,7 @@ export interface RaftConfig {
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   readonly maxEntriesPerAppend: number;
+  readonly maxAppendChars: number;
   readonly maxInflightAppends: number;
   readonly maxUncommittedEntries: number;
   readonly maxPendingReads: number;
@@ -66,6 +73,7 @@ const positive: readonly [keyof RaftConfigInput, number][] = [
   ['electionTicks', 10],
   ['heartbeatTicks', 1],
   ['maxEntriesPerAppend', 1024],
+  ['maxAppendChars', 4 * 1024 * 1024],
   ['maxInflightAppends', 64],
   ['maxUncommittedEntries', 65536],
   ['maxPendingReads', 4096],
@@ -100,6 +108,7 @@ export function resolveRaftConfig(input: RaftConfigInput = {}): RaftConfigResult
     preVote: input.preVote ?? true,
     checkQuorum: input.checkQuorum ?? true,
     maxEntriesPerAppend: out.maxEntriesPerAppend!,
+    maxAppendChars: out.maxAppendChars!,
     maxInflightAppends: out.maxInflightAppends!,
     maxUncommittedEntries: out.maxUncommittedEntries!,
     maxPendingReads: out.maxPendingReads!,

@@ -209,6 +209,17 @@ function unreachable(x: never): never {
   throw new RaftError('bad_input', `unexpected ${JSON.stringify(x)}`);
 }
 
+/** An entry's command size in JSON characters, measured once per entry object (the log keeps the same objects). */
+const charsOf = new WeakMap<LogEntry, number>();
+function entryChars(e: LogEntry): number {
+  let n = charsOf.get(e);
+  if (n === undefined) {
+    n = e.data === null || e.data === undefined ? 4 : (JSON.stringify(e.data)?.length ?? 4);
+    charsOf.set(e, n);
+  }
+  return n;
+}
+
 const sameVoters = (a: readonly NodeId[], b: readonly NodeId[]): boolean =>
   a.length === b.length && a.every((v) => b.includes(v));
 
@@ -894,8 +905,18 @@ export class RaftCore {
       this.startSnapshot(to, pr);
       return false;
     }
-    const last = Math.min(this.log.lastIndex, prevIndex + this.cfg.maxEntriesPerAppend);
-    const entries = this.log.slice(prevIndex + 1, last);
+    let last = Math.min(this.log.lastIndex, prevIndex + this.cfg.maxEntriesPerAppend);
+    let entries = this.log.slice(prevIndex + 1, last);
+    // Bound the message by size too: stop before the entry that would pass maxAppendChars (never below one entry).
+    let chars = 0;
+    for (let i = 0; i < entries.length; i++) {
+      chars += entryChars(entries[i]!);
+      if (chars > this.cfg.maxAppendChars && i > 0) {
+        entries = entries.slice(0, i);
+        last = prevIndex + i;
+        break;
+      }
+    }
     if (entries.length === 0 && !allowEmpty) return false;
     this.send(to, { type: 'append', term: this.term, prevIndex, prevTerm, entries, commit: this.commit });
     if (pr.mode === 'replicate') {

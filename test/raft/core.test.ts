@@ -242,6 +242,24 @@ describe('log replication', () => {
     for (const id of ['n1', 'n2', 'n3']) expect(h.appliedCommands(id)).toEqual(commands);
   });
 
+  it('bounds an append by command size as well as count: large entries go out a few per message, never none', () => {
+    const h = make({ config: { maxAppendChars: 1_000 } }).addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    const big = (i: number): string => `${i}:${'x'.repeat(400)}`; // ~404 JSON characters each
+    const effects = h.step(nid('n1'), { type: 'propose', id: 8, commands: Array.from({ length: 10 }, (_, i) => big(i)) });
+    const appends = effects.filter((e) => e.type === 'send' && e.msg.type === 'append');
+    // 2 entries fit under 1,000 characters; the rest follow as the pipeline allows.
+    expect(appends).toHaveLength(2);
+    for (const a of appends) expect(a.type === 'send' && a.msg.type === 'append' && a.msg.entries.length).toBe(2);
+    // One entry larger than the bound still goes out alone.
+    const huge = h.step(nid('n1'), { type: 'propose', id: 9, commands: ['y'.repeat(5_000)] });
+    h.deliver();
+    h.run(2);
+    expect(h.status('n1').commit).toBe(12);
+    expect(h.appliedCommands('n3')).toHaveLength(11);
+    expect(kinds(huge)).toContain('persist');
+  });
+
   it('a follower acknowledges an append only after the persist of its entries (persist precedes the send)', () => {
     const h = make().addNodes(['n1', 'n2', 'n3']);
     h.elect('n1').run(1);

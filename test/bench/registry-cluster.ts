@@ -1,0 +1,174 @@
+// The cluster half of the registry benchmark: three member processes
+// (registry-node.ts) on loopback, ws + SQLite (WAL, synchronous=FULL). This
+// process joins as a hidden node, as a gateway would, and sends `batch`
+// requests to the leader's job_registry: each batch carries whole lifecycles
+// (submit, dispatch, start, complete for `jobsPerBatch` jobs, in that order,
+// which the log keeps), with `inflightBatches` outstanding at all times.
+// A lifecycle counts once its `complete` is acknowledged (committed on a
+// majority and applied on the leader).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { BatchReply, CommandInput } from '../../actors/job_registry/server.js';
+import { registryAt } from '../../actors/job_registry/server.js';
+import { type FsmStatus, fsmAt } from '../../actors/raft/fsm.js';
+import { realEnv } from '../../runtime/index.js';
+import { Distribution } from '../../runtime/dist/node.js';
+import { wsTransport } from '../../runtime/dist/ws.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const now = (): number => performance.now();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ClusterBenchOptions {
+  /** Full lifecycles to run (4 commands each). */
+  readonly jobs: number;
+  readonly jobsPerBatch: number;
+  readonly inflightBatches: number;
+}
+
+export interface ClusterBenchResult {
+  readonly cluster_jobs_per_s: number;
+  readonly cluster_commands_per_s: number;
+  readonly cluster_batch_p50_ms: number;
+  readonly cluster_batch_p99_ms: number;
+  readonly cluster_failed_commands: number;
+  /** Failed commands by error or rejection code. */
+  readonly cluster_failures: Readonly<Record<string, number>>;
+  readonly cluster_jobs_per_batch: number;
+  readonly cluster_inflight_batches: number;
+}
+
+const lifecycle = (ids: readonly string[]): CommandInput[] => [
+  ...ids.map((id): CommandInput => ({ c: 'submit', id, type: 'email', priority: 10, payload: { to: 'user@example.com', template: 'welcome' } })),
+  ...ids.map((id): CommandInput => ({ c: 'dispatch', id, attempt: 1 })),
+  ...ids.map((id): CommandInput => ({ c: 'start', id, attempt: 1, worker: 'bench-worker-1' })),
+  ...ids.map((id): CommandInput => ({ c: 'complete', id, attempt: 1, worker: 'bench-worker-1', result: { ok: true } })),
+];
+
+export async function runClusterBench(opts: ClusterBenchOptions): Promise<ClusterBenchResult> {
+  const cookie = 'registry-bench-cookie';
+  const dir = mkdtempSync(join(tmpdir(), 'dq-bench-registry-'));
+  const children: ChildProcess[] = [];
+  const cleanup = (): void => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  /** Close the members' stdin (they exit cleanly, writing any profile), then kill what is left. */
+  const stopMembers = async (): Promise<void> => {
+    for (const c of children) c.stdin?.end();
+    await Promise.race([Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null))), sleep(3_000)]);
+  };
+  process.on('exit', cleanup);
+  try {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const names = ports.map((p, i) => `g${i + 1}@127.0.0.1:${p}`);
+    await Promise.all(
+      ports.map(async (port, i) => {
+        const args = { name: `g${i + 1}`, port, members: names, dir, cookie, tickMs: 20 };
+        // REGISTRY_NODE_PROF=dir: each member writes a CPU profile there when it exits.
+        const prof = process.env.REGISTRY_NODE_PROF;
+        const flags = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`];
+        const child = spawn(process.execPath, [...flags, '--import', 'tsx', join(here, 'registry-node.ts'), JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
+        children.push(child);
+        await new Promise<void>((resolve, reject) => {
+          child.once('exit', (code) => reject(new Error(`member g${i + 1} exited with ${code}`)));
+          createInterface({ input: child.stdout! }).once('line', () => resolve());
+        });
+      }),
+    );
+    const dist = await Distribution.start({ node: 'regbench@127.0.0.1:0', cookie, hidden: true, listen: false }, { transport: wsTransport(), env: realEnv() });
+    for (const n of names) if (!(await dist.connect(n))) throw new Error(`cannot reach ${n}`);
+    const rt = dist.rt;
+    const batch = (node: string, commands: readonly CommandInput[]): Promise<BatchReply> => rt.call<BatchReply>(registryAt(node), { type: 'batch', commands }, { timeout: 60_000 });
+
+    // The leader: the member whose raft_fsm says so (after a first committed submit).
+    let leader: string | null = null;
+    const deadline = now() + 15_000;
+    while (leader === null && now() < deadline) {
+      const r = await batch(names[0]!, [{ c: 'submit', id: 'warmup', type: 'email', priority: 1 }]).catch(() => null);
+      if (r?.type === 'ok' && r.replies[0]?.type === 'ok') {
+        for (const n of names) {
+          const st = await rt.call<FsmStatus>(fsmAt(n), { type: 'status' }, { timeout: 5_000 });
+          if (st.role === 'leader') leader = n;
+        }
+      } else {
+        await sleep(50);
+      }
+    }
+    if (leader === null) throw new Error('no leader within 15 s');
+    let failed = 0;
+    const errors = new Map<string, number>();
+    const fail = (why: string, n: number): void => {
+      failed += n;
+      errors.set(why, (errors.get(why) ?? 0) + n);
+    };
+
+    let next = 0;
+    let doneJobs = 0;
+    const latencies: number[] = [];
+    const t0 = now();
+    await Promise.all(
+      Array.from({ length: opts.inflightBatches }, async () => {
+        while (next < opts.jobs) {
+          const ids: string[] = [];
+          for (let k = 0; k < opts.jobsPerBatch && next < opts.jobs; k++) ids.push(`job-${next++}`);
+          const s = now();
+          const r = await batch(leader, lifecycle(ids)).catch((e: unknown) => String(e));
+          latencies.push(now() - s);
+          if (typeof r === 'string' || r.type !== 'ok') {
+            fail(typeof r === 'string' ? r : r.error.code, ids.length * 4);
+            continue;
+          }
+          for (const x of r.replies) {
+            if (x.type !== 'ok') fail(x.error.code, 1);
+            else if (x.result.type !== 'ok') fail(x.result.type === 'rejected' ? x.result.reason.code : x.result.type, 1);
+          }
+          const completes = r.replies.slice(3 * ids.length);
+          doneJobs += completes.filter((x) => x.type === 'ok' && x.result.type === 'ok' && x.result.status === 'completed').length;
+        }
+      }),
+    );
+    const elapsedS = (now() - t0) / 1000;
+    latencies.sort((a, b) => a - b);
+    const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+    await dist.stop();
+    await stopMembers();
+    return {
+      cluster_jobs_per_s: Math.round(doneJobs / elapsedS),
+      cluster_commands_per_s: Math.round((doneJobs * 4) / elapsedS),
+      cluster_batch_p50_ms: Number(q(0.5).toFixed(2)),
+      cluster_batch_p99_ms: Number(q(0.99).toFixed(2)),
+      cluster_failed_commands: failed,
+      cluster_failures: Object.fromEntries(errors),
+      cluster_jobs_per_batch: opts.jobsPerBatch,
+      cluster_inflight_batches: opts.inflightBatches,
+    };
+  } finally {
+    cleanup();
+    process.off('exit', cleanup);
+  }
+}
+
+// Run alone: `node --import tsx test/bench/registry-cluster.ts [jobs] [jobsPerBatch] [inflight]`.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const [jobs, per, inflight] = process.argv.slice(2).map(Number);
+  console.log(JSON.stringify(await runClusterBench({ jobs: jobs || 25_000, jobsPerBatch: per || 250, inflightBatches: inflight || 4 })));
+  process.exit(0);
+}

@@ -1,0 +1,52 @@
+// One member of the registry benchmark's cluster, run as its own process: a
+// distributed node on loopback (ws) with a raft_fsm over SQLite in the given
+// directory, applying to the job registry's machine, and the node's
+// job_registry process. Usage:
+//   node --import tsx registry-node.ts '{"name":"g1","port":4101,"members":[…],"dir":"/tmp/…","cookie":"…","tickMs":20}'
+// Prints {"ready": <node name>, "pid": <os pid>} once both run; exits when stdin closes.
+import { RegistryHandle } from '../../actors/job_registry/handle.js';
+import { JOB_REGISTRY, jobRegistry } from '../../actors/job_registry/server.js';
+import { RAFT_FSM, raftFsm } from '../../actors/raft/fsm.js';
+import { openStorage } from '../../actors/raft/storage.js';
+import type { NodeId } from '../../actors/raft/types.js';
+import { createLogger, realEnv, startServer } from '../../runtime/index.js';
+import { Distribution } from '../../runtime/dist/node.js';
+import { wsTransport } from '../../runtime/dist/ws.js';
+
+interface NodeArgs {
+  readonly name: string;
+  readonly port: number;
+  /** Every member's full node name, this one included. */
+  readonly members: readonly string[];
+  readonly dir: string;
+  readonly cookie: string;
+  readonly tickMs: number;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as NodeArgs;
+const log = createLogger({ name: args.name, level: process.env.REGISTRY_NODE_LOG ?? 'warn' });
+const dist = await Distribution.start({ node: `${args.name}@127.0.0.1:${args.port}`, cookie: args.cookie }, { transport: wsTransport(), env: realEnv(), log });
+// Each member dials those listed before it (redialled until they listen); gossip completes the mesh.
+for (const m of args.members.slice(0, args.members.indexOf(dist.node))) void dist.connect(m);
+
+const handle = new RegistryHandle();
+const fsm = await startServer(
+  dist.rt,
+  raftFsm,
+  {
+    voters: args.members as NodeId[],
+    tickMs: args.tickMs,
+    // No compaction during the run: a snapshot of the registry is a copy of its whole database.
+    storage: () => openStorage({ dir: args.dir, nodeId: args.name }),
+    stateMachine: handle.stateMachine,
+    log,
+  },
+  { name: RAFT_FSM },
+);
+if (fsm.type !== 'ok') throw new Error(`raft_fsm did not start: ${JSON.stringify(fsm)}`);
+const reg = await startServer(dist.rt, jobRegistry, { handle, log }, { name: JOB_REGISTRY });
+if (reg.type !== 'ok') throw new Error(`job_registry did not start: ${JSON.stringify(reg)}`);
+
+console.log(JSON.stringify({ ready: dist.node, pid: process.pid }));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
