@@ -95,7 +95,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
     const results: CommandResult[] = [];
     for (let i = 0; i < c.commands.length; i++) {
       const inner = checkCommand(c.commands[i]);
-      if (!inner.ok) results.push(invalid(`commands.${i}.${inner.field}`, inner.message));
+      if (!inner.ok) results.push(invalid(inner.field === '' ? `commands.${i}` : `commands.${i}.${inner.field}`, inner.message));
       else if (inner.value.c === 'batch' || inner.value.c === 'prune') results.push(invalid(`commands.${i}.c`, `a batch holds job commands, not ${inner.value.c}`));
       else results.push(this.applyOne(inner.value, entry.index));
     }

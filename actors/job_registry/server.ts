@@ -295,7 +295,7 @@ export class RegistryServer {
         continue;
       }
       if (!checked.ok) {
-        out.push({ type: 'error', error: { code: 'bad_request', field: inputs.length === 1 ? checked.field : `commands.${i}.${checked.field}`, message: checked.message } });
+        out.push({ type: 'error', error: { code: 'bad_request', field: inputs.length === 1 ? checked.field : checked.field === "" ? `commands.${i}` : `commands.${i}.${checked.field}`, message: checked.message } });
         continue;
       }
       out.push(null);
