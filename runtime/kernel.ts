@@ -143,12 +143,19 @@ export interface RemotePort {
   demonitor(ref: Ref, node: string): void;
   /** Tell a remote watcher that a local process it monitored is down. */
   down(to: Pid, ref: Ref, pid: Pid | Name, reason: ExitReason): void;
-  reply(from: From, value: unknown): void;
+  /**
+   * Answer the call whose ref has serial `refSerial` on `node`, made by `caller`
+   * (a process of `node`). Dropped unless `caller` belongs to the incarnation of
+   * `node` we are connected to now: serials restart with each incarnation.
+   */
+  reply(node: string, caller: Pid, refSerial: number, value: unknown): void;
   /**
    * A call to a remote server: one operation that both monitors the server under
-   * `ref` (DOWN comes back through remoteDown) and delivers the request.
+   * the call's ref (serial `refSerial` of this node; a DOWN comes back through
+   * remoteDown) and delivers the request. Failures the port concludes itself go
+   * to remoteCallDown.
    */
-  call(from: Pid, ref: Ref, to: Pid | RemoteName, request: unknown): void;
+  call(from: Pid, refSerial: number, to: Pid | RemoteName, request: unknown): void;
 }
 
 export interface RuntimeOptions {
@@ -174,7 +181,8 @@ class CallSlot implements From {
   private refText: Ref | undefined;
   constructor(
     private readonly rt: Runtime,
-    private readonly refSerial: number,
+    /** The serial of the call's ref: a remote call is keyed and sent by it, never by the text. */
+    readonly refSerial: number,
     readonly pid: Pid,
     /** The local server, or undefined for a call to another node. */
     readonly target: Proc | undefined,
@@ -201,6 +209,30 @@ class ExitWaiter {
 /** A process on another node monitoring a local one. */
 class RemoteWatcher {
   constructor(readonly watcher: Pid) {}
+}
+
+/**
+ * A call from another node, in flight: both the server's monitor on behalf of
+ * the caller (a RemoteWatcher, in the server's watchers under `ref`) and the
+ * `From` the server answers. It keeps the caller's node and ref serial, so the
+ * reply is routed without parsing the pid or the ref.
+ */
+class RemoteCallFrom extends RemoteWatcher implements From {
+  constructor(
+    readonly pid: Pid,
+    readonly ref: Ref,
+    readonly node: string,
+    readonly refSerial: number,
+    /** The local server the call went to. */
+    readonly target: Proc,
+  ) {
+    super(pid);
+  }
+
+  /** A From that is copied or stored as JSON is the plain `{ref, pid}`. */
+  toJSON(): From {
+    return { ref: this.ref, pid: this.pid };
+  }
 }
 
 type Watcher = Proc | CallSlot | ExitWaiter | RemoteWatcher;
@@ -620,8 +652,10 @@ export class Runtime {
   private readonly pidPrefix: string;
   private serial = 0;
   private refSerial = 0;
-  /** Calls in flight to other nodes, by ref (replies and DOWNs arrive by ref). */
-  private readonly calls = new Map<Ref, CallSlot>();
+  /** `#Ref<node.creation.`: every ref this incarnation makes starts with it. */
+  private readonly refPrefix: string;
+  /** Calls in flight to other nodes, by ref serial (replies arrive by serial, DOWNs by ref). */
+  private readonly calls = new Map<number, CallSlot>();
   /** Calls in flight, local and remote (sizes the deadline queues' compaction). */
   private pendingCalls = 0;
   /** @internal */ remotePort: RemotePort | undefined = undefined;
@@ -641,6 +675,7 @@ export class Runtime {
     if (!Number.isInteger(this.batch) || this.batch < 1) throw new RangeError('batch must be a positive integer');
     this.system = nact.start();
     this.pidPrefix = `<${this.node}.${this.creation}.`;
+    this.refPrefix = `#Ref${this.pidPrefix}`;
     this.externalPid = `${this.pidPrefix}0>` as Pid;
   }
 
@@ -659,7 +694,15 @@ export class Runtime {
 
   /** @internal */
   formatRef(serial: number): Ref {
-    return `#Ref${this.pidPrefix}${serial}>` as Ref;
+    return `${this.refPrefix}${serial}>` as Ref;
+  }
+
+  /** The serial of one of our own refs; undefined for anything else. */
+  private ownRefSerial(ref: Ref): number | undefined {
+    if (!ref.startsWith(this.refPrefix)) return undefined;
+    const serial = Number(ref.slice(this.refPrefix.length, -1));
+    // The round trip rejects what Number() is lenient about (' 5', '0x5', '').
+    return Number.isSafeInteger(serial) && this.formatRef(serial) === ref ? serial : undefined;
   }
 
   // ---- processes --------------------------------------------------------
@@ -922,9 +965,9 @@ export class Runtime {
       const from = caller?.self ?? this.externalPid;
       const slot = new CallSlot(this, ++this.refSerial, from, undefined, node, resolve as (v: unknown) => void, reject);
       this.pendingCalls++;
-      this.calls.set(slot.ref, slot);
+      this.calls.set(slot.refSerial, slot);
       if (timeout !== 'infinity') this.armDeadline(slot, timeout);
-      port.call(from, slot.ref, dest, request);
+      port.call(from, slot.refSerial, dest, request);
     });
   }
 
@@ -936,23 +979,37 @@ export class Runtime {
       from.resolve(value);
       return;
     }
-    // A From that crossed the wire (or was copied): a remote caller's. Whoever
-    // answers (the server or a worker it handed the From to), the call's
-    // monitor on the server ends with the answer.
+    // A remote caller's. Whoever answers (the server or a worker it handed the
+    // From to), the call's monitor on the server ends with the answer.
+    if (from instanceof RemoteCallFrom) {
+      const watchers = from.target.watchers;
+      if (watchers !== null && watchers.get(from.ref) === from) {
+        watchers.delete(from.ref);
+        this.remoteWatched.delete(from.ref);
+      }
+      this.remotePort?.reply(from.node, from.pid, from.refSerial, value);
+      return;
+    }
+    // A copy of one (e.g. a From kept as JSON): find the monitor and the serial from the text.
     if (!this.isRemotePid(from.pid)) return;
     const watched = this.remoteWatched.get(from.ref);
     if (watched !== undefined && watched.watchers?.get(from.ref) instanceof RemoteWatcher) {
       this.remoteWatched.delete(from.ref);
       watched.watchers.delete(from.ref);
     }
-    this.remotePort?.reply(from, value);
+    const pidPrefix = from.pid.slice(0, from.pid.lastIndexOf('.') + 1);
+    const refPrefix = `#Ref${pidPrefix}`;
+    const serial = from.ref.startsWith(refPrefix) ? Number(from.ref.slice(refPrefix.length, -1)) : NaN;
+    // Not a ref of the caller's node: no call there can match it.
+    if (!Number.isSafeInteger(serial) || serial < 0 || `${refPrefix}${serial}>` !== from.ref) return;
+    this.remotePort?.reply(nodeOfPid(from.pid), from.pid, serial, value);
   }
 
   private settle(slot: CallSlot): void {
     slot.settled = true;
     this.pendingCalls--;
     if (slot.target !== undefined) slot.target.watchers?.delete(slot);
-    else this.calls.delete(slot.ref);
+    else this.calls.delete(slot.refSerial);
   }
 
   private failCall(slot: CallSlot, err: Error): void {
@@ -1062,9 +1119,24 @@ export class Runtime {
     return p;
   }
 
-  /** @internal A call from a remote process: monitor the server for the caller, then deliver it. */
-  remoteCallIn(from: Pid, ref: Ref, to: Pid | Name, request: unknown): void {
-    this.remoteMonitor(from, ref, to)?.enqueue({ type: '$call', from: { ref, pid: from }, request } satisfies CallEnvelope);
+  /**
+   * @internal A call from a process of `node` (pid serial `fromSerial`, ref serial
+   * `refSerial`; `pidPrefix` is `<node.creation.` of the connection it came on):
+   * monitor the server for the caller, then deliver it. The envelope's From is
+   * the monitor itself.
+   */
+  remoteCallIn(node: string, pidPrefix: string, fromSerial: number, refSerial: number, to: Pid | Name, request: unknown): void {
+    const from = `${pidPrefix}${fromSerial}>` as Pid;
+    const ref = `#Ref${pidPrefix}${refSerial}>` as Ref;
+    const p = this.resolve(to);
+    if (p === undefined) {
+      this.remotePort?.down(from, ref, to, 'noproc');
+      return;
+    }
+    const call = new RemoteCallFrom(from, ref, node, refSerial, p);
+    (p.watchers ??= new Map()).set(ref, call);
+    this.remoteWatched.set(ref, p);
+    p.enqueue({ type: '$call', from: call, request } satisfies CallEnvelope);
   }
 
   /** @internal `node` is the sender: only the node that set up a monitor can cancel it. */
@@ -1083,10 +1155,10 @@ export class Runtime {
    * only report on monitors and calls that point at it.
    */
   remoteDown(ref: Ref, pid: Pid | Name, reason: ExitReason, node?: string): void {
-    const slot = this.calls.get(ref);
+    const serial = this.ownRefSerial(ref);
+    const slot = serial === undefined ? undefined : this.calls.get(serial);
     if (slot !== undefined) {
-      if (node !== undefined && slot.node !== node) return;
-      this.failCall(slot, reason === 'noproc' ? new NoProc(pid) : reason === 'noconnection' && slot.node !== undefined ? new NodeDown(slot.node) : new ServerExited(reason));
+      if (node === undefined || slot.node === node) this.failRemoteCall(slot, pid, reason);
       return;
     }
     const m = this.remoteMonitors.get(ref);
@@ -1096,9 +1168,19 @@ export class Runtime {
     m.proc.enqueue({ type: 'DOWN', ref, pid, reason } satisfies DownMessage);
   }
 
+  /** @internal A remote call (ref serial `refSerial`) the distribution layer could not deliver. */
+  remoteCallDown(refSerial: number, pid: Pid | Name, reason: ExitReason): void {
+    const slot = this.calls.get(refSerial);
+    if (slot !== undefined) this.failRemoteCall(slot, pid, reason);
+  }
+
+  private failRemoteCall(slot: CallSlot, pid: Pid | Name, reason: ExitReason): void {
+    this.failCall(slot, reason === 'noproc' ? new NoProc(pid) : reason === 'noconnection' && slot.node !== undefined ? new NodeDown(slot.node) : new ServerExited(reason));
+  }
+
   /** @internal The reply to a call we made to `node`; a reply from any other node is ignored. */
-  remoteReply(ref: Ref, value: unknown, node: string): void {
-    const slot = this.calls.get(ref);
+  remoteReply(refSerial: number, value: unknown, node: string): void {
+    const slot = this.calls.get(refSerial);
     if (slot === undefined || slot.node !== node) return;
     this.settle(slot);
     slot.resolve(value);

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Env, TimerHandle } from '../env.js';
 import { RuntimeError } from '../errors.js';
-import { type CallOptions, type From, type ProcessBody, type RemotePort, Runtime } from '../kernel.js';
+import { type CallOptions, type ProcessBody, type RemotePort, Runtime } from '../kernel.js';
 import { type ServerBehaviour, startServer } from '../server.js';
 import type { ExitReason, Name, Pid, Ref, RemoteName } from '../types.js';
 import { type ConfigSources, type DistConfig, type DistConfigInput, processSources, resolveDistConfig } from './config.js';
@@ -61,15 +61,22 @@ class Peer {
   state: PeerState = 'handshaking';
   hidden = false;
   creation = -1;
+  /** `<node.creation.` of the peer's incarnation on the current connection (set at nodeup). */
+  pidPrefix = '';
   outbox: Op[] = [];
   flushQueued = false;
+  /** Allocated once: the microtask that flushes the outbox. */
+  readonly flushTask: () => void;
   lastRecv = 0;
   lastSent = 0;
   readonly waiters: ((up: boolean) => void)[] = [];
   constructor(
     readonly node: string,
     readonly outbound: boolean,
-  ) {}
+    flush: (peer: Peer) => void,
+  ) {
+    this.flushTask = () => flush(this);
+  }
 }
 
 /** How many operations may wait for a connection that is still being set up. */
@@ -106,6 +113,7 @@ export class Distribution implements RemotePort {
   ) {
     this.node = rt.node;
     this.localPrefix = `<${rt.node}.`;
+    this.ownPidPrefix = `<${rt.node}.${rt.creation}.`;
     this.env = deps.env;
     this.log = deps.log;
     this.nonce = deps.nonce ?? defaultNonce;
@@ -115,6 +123,9 @@ export class Distribution implements RemotePort {
 
   private readonly log: Logger | undefined;
   private readonly localPrefix: string;
+  /** `<node.creation.` of this incarnation: a local pid's serial follows it. */
+  private readonly ownPidPrefix: string;
+  private readonly flushPeer = (peer: Peer): void => this.flush(peer);
 
   /**
    * Start a node: check the config, listen (port 0 picks a free port, which then
@@ -340,16 +351,22 @@ export class Distribution implements RemotePort {
     if (node !== undefined && node !== this.node) this.enqueue(node, { t: 'down', ref, to, pid, reason });
   }
 
-  reply(from: From, value: unknown): void {
-    const node = this.rt.remoteNodeOf(from.pid);
-    if (node !== undefined && node !== this.node) this.enqueue(node, { t: 'reply', ref: from.ref, value });
+  reply(node: string, caller: Pid, refSerial: number, value: unknown): void {
+    // A reply only makes sense on the connection the call came in on: once that
+    // is gone the caller has failed the call with NodeDown, and a new
+    // incarnation of the caller's node reuses serials. So no dial, and no reply
+    // to an incarnation other than the connected one.
+    const peer = this.peers.get(node);
+    if (peer === undefined || peer.state !== 'up' || !caller.startsWith(peer.pidPrefix)) return;
+    this.enqueue(node, { t: 'reply', ref: refSerial, value });
   }
 
-  call(from: Pid, ref: Ref, to: Pid | RemoteName, request: unknown): void {
+  call(from: Pid, refSerial: number, to: Pid | RemoteName, request: unknown): void {
     const node = typeof to === 'string' ? this.rt.remoteNodeOf(to)! : to.node;
     const target = typeof to === 'string' ? to : to.name;
-    if (node === this.node || !validName(target)) return this.rt.remoteDown(ref, target, 'noproc');
-    this.enqueue(node, { t: 'call', from, to: target, ref, request });
+    if (node === this.node || !validName(target)) return this.rt.remoteCallDown(refSerial, target, 'noproc');
+    // The caller is a local process (or the runtime's external pid): only its serial crosses the wire.
+    this.enqueue(node, { t: 'call', from: Number(from.slice(this.ownPidPrefix.length, -1)), to: target, ref: refSerial, request });
   }
 
   // ---- outbox ------------------------------------------------------------
@@ -368,7 +385,7 @@ export class Distribution implements RemotePort {
       peer.flushQueued = true;
       // One frame per microtask turn: everything sent in this synchronous run
       // (e.g. a whole nact dispatch of a busy process) shares the frame.
-      queueMicrotask(() => this.flush(peer));
+      queueMicrotask(peer.flushTask);
     }
   }
 
@@ -376,8 +393,9 @@ export class Distribution implements RemotePort {
   private unreachable(node: string, op: Op): void {
     switch (op.t) {
       case 'mon':
-      case 'call':
         return this.rt.remoteDown(op.ref as Ref, op.to, 'noconnection');
+      case 'call':
+        return this.rt.remoteCallDown(op.ref, op.to, 'noconnection');
       case 'link':
         return this.rt.remoteExit(op.to as Pid, op.from as Pid, 'noconnection', true);
       case 'spawn': {
@@ -445,7 +463,7 @@ export class Distribution implements RemotePort {
   /** An op that cannot be put on the wire: dropped and logged; a call waiting on it fails now. */
   private undeliverable(peer: Peer, op: Op, why: string): void {
     this.log?.warn({ node: peer.node, op: op.t, why }, 'dist: message dropped');
-    if (op.t === 'call') this.rt.remoteDown(op.ref as Ref, op.to, { type: 'error', name: 'MessageNotSendable', message: why });
+    if (op.t === 'call') this.rt.remoteCallDown(op.ref, op.to, { type: 'error', name: 'MessageNotSendable', message: why });
   }
 
   // ---- connections -------------------------------------------------------
@@ -454,7 +472,7 @@ export class Distribution implements RemotePort {
     if (this.stopped || node === this.node) return undefined;
     const addr = parseNodeName(node);
     if (addr === undefined || addr.port === 0) return undefined;
-    const peer = new Peer(node, true);
+    const peer = new Peer(node, true, this.flushPeer);
     this.peers.set(node, peer);
     const cNonce = this.nonce();
     const timer = this.env.timers.set(this.config.handshakeTimeoutMs, () => {
@@ -561,12 +579,12 @@ export class Distribution implements RemotePort {
           } else {
             existing.conn?.close('simultaneous_connect');
             this.peers.delete(theirs.node);
-            peer = new Peer(theirs.node, false);
+            peer = new Peer(theirs.node, false, this.flushPeer);
             peer.outbox = existing.outbox; // keep what was queued, in order
             peer.waiters.push(...existing.waiters);
           }
         }
-        peer ??= new Peer(theirs.node, false);
+        peer ??= new Peer(theirs.node, false, this.flushPeer);
         peer.conn = conn;
         peer.creation = theirs.creation;
         this.peers.set(theirs.node, peer);
@@ -591,6 +609,7 @@ export class Distribution implements RemotePort {
   private up(peer: Peer, hidden: boolean): void {
     peer.state = 'up';
     peer.hidden = hidden;
+    peer.pidPrefix = `<${peer.node}.${peer.creation}.`;
     if (peer.conn !== undefined) peer.conn.onDrain = () => this.checkWritable(peer);
     const now = this.env.clock.now();
     peer.lastRecv = now;
@@ -609,7 +628,7 @@ export class Distribution implements RemotePort {
     }
     if (peer.outbox.length > 0 && !peer.flushQueued) {
       peer.flushQueued = true;
-      queueMicrotask(() => this.flush(peer));
+      queueMicrotask(peer.flushTask);
     }
   }
 
@@ -626,12 +645,16 @@ export class Distribution implements RemotePort {
     this.counters.opsReceived += d.frame.ops.length;
     this.counters.bytesReceived += data.length;
     // Pids of the peer's current incarnation only.
-    const prefix = `<${peer.node}.${peer.creation}.`;
+    const prefix = peer.pidPrefix;
     const rt = this.rt;
     for (const op of d.frame.ops) {
       switch (op.t) {
         case 'send':
           rt.remoteDeliver(op.to as Pid, op.msg);
+          break;
+        case 'call':
+          // The caller is named by its serial on this connection's peer: it cannot be forged.
+          rt.remoteCallIn(peer.node, prefix, op.from, op.ref, op.to, op.request);
           break;
         case 'sendn':
           rt.remoteDeliverName(op.to, op.msg);
@@ -639,7 +662,7 @@ export class Distribution implements RemotePort {
         case 'tick':
           break;
         case 'reply':
-          rt.remoteReply(op.ref as Ref, op.value, peer.node);
+          rt.remoteReply(op.ref, op.value, peer.node);
           break;
         case 'down':
           if (op.to.startsWith(this.localPrefix)) rt.remoteDown(op.ref as Ref, op.pid as Pid, op.reason, peer.node);
@@ -683,8 +706,6 @@ export class Distribution implements RemotePort {
       case 'mon':
         rt.remoteMonitor(op.from as Pid, op.ref as Ref, op.to as Pid);
         return;
-      case 'call':
-        return rt.remoteCallIn(op.from as Pid, op.ref as Ref, op.to, op.request);
       case 'spawn': {
         const node = rt.remoteNodeOf(op.from as Pid)!;
         const start = this.spawnables.get(op.spawnable);

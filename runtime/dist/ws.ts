@@ -68,14 +68,17 @@ class WsConn extends InboxConn implements Conn {
 
   send(data: string): void {
     if (this.inbox.closed || this.ws.readyState !== WebSocket.OPEN) return;
-    this.ws.send(data, (err) => {
-      // An error here means the socket is going away; 'error'/'close' report it.
-      if (err || !this.drainArmed || this.inbox.closed || this.ws.bufferedAmount > 0) return;
-      this.drainArmed = false;
-      this.onDrain();
-    });
+    this.ws.send(data, this.written);
     if (this.ws.bufferedAmount > 0) this.drainArmed = true;
   }
+
+  /** Every send's completion callback: one function per connection, not a closure per frame. */
+  private readonly written = (err?: Error | null): void => {
+    // An error here means the socket is going away; 'error'/'close' report it.
+    if (err || !this.drainArmed || this.inbox.closed || this.ws.bufferedAmount > 0) return;
+    this.drainArmed = false;
+    this.onDrain();
+  };
 
   bufferedBytes(): number {
     return this.ws.bufferedAmount;

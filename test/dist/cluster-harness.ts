@@ -5,6 +5,7 @@
 // so a test can look at what crossed the network and inject raw frames.
 import { VirtualEnv } from '../../runtime/adapters/virtual.js';
 import type { DistConfigInput } from '../../runtime/dist/config.js';
+import { PROTOCOL_VERSION } from '../../runtime/dist/frames.js';
 import { MemoryNetwork } from '../../runtime/dist/memory.js';
 import { Distribution, type NodeEvent } from '../../runtime/dist/node.js';
 import type { Conn, Transport } from '../../runtime/dist/transport.js';
@@ -325,5 +326,5 @@ function isClosed(conn: Conn): boolean {
 
 /** A raw batch frame, as a peer would put it on the wire. */
 export function batch(ops: readonly unknown[]): string {
-  return JSON.stringify({ v: 1, t: 'b', ops });
+  return JSON.stringify({ v: PROTOCOL_VERSION, t: 'b', ops });
 }

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../runtime/dist/frames.js';
 import type { ExitReason } from '../../runtime/types.js';
 import { Driver, NodeProc, type Snapshot, killAll, onTestClock } from './fixtures/cluster.js';
 import { deeplyNested, postHandshakeFrame, preHandshakeFrame, wrongCookieHandshake } from './fixtures/fuzz-frames.js';
@@ -331,7 +332,7 @@ describe('defects found across processes', () => {
     const node = fresh('deepc');
     const peer = `deepcp-${tag}@127.0.0.1:1`;
     const nest = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
-    const call = `{"v":1,"t":"b","ops":[{"t":"call","from":"<${peer}.1.1>","to":"echo","ref":"r1","request":${nest}}]}`;
+    const call = `{"v":${PROTOCOL_VERSION},"t":"b","ops":[{"t":"call","from":1,"to":"echo","ref":1,"request":${nest}}]}`;
     const outcome = await rawSession(node.port, [{ kind: 'text', data: call }], { closeBoundMs: 500, authenticate: { cookie: COOKIE, name: peer, target: node.node } });
     expect(outcome.type).toBe('open'); // the frame was valid: the node keeps the connection
     await survives(node);

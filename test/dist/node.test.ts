@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DEV_COOKIE, resolveDistConfig } from '../../runtime/dist/config.js';
+import { PROTOCOL_VERSION } from '../../runtime/dist/frames.js';
 import { proof } from '../../runtime/dist/handshake.js';
 import { connectTimeoutMs } from '../../runtime/dist/memory.js';
 import { DistConfigError, Distribution } from '../../runtime/dist/node.js';
@@ -173,7 +174,7 @@ describe('handshake', () => {
       conn.onClose = (why) => r.closes.push(why);
       return r;
     };
-    const hello = (nonce: string): string => JSON.stringify({ v: 1, t: 'hello', node: 'evil@hx:4000', creation: 1, hidden: false, nonce });
+    const hello = (nonce: string): string => JSON.stringify({ v: PROTOCOL_VERSION, t: 'hello', node: 'evil@hx:4000', creation: 1, hidden: false, nonce });
 
     // 1. An operation batch instead of a hello.
     const skip = await open();
@@ -190,14 +191,14 @@ describe('handshake', () => {
     expect(challenge.t).toBe('challenge');
     // (The auth carries the client nonce too, so that it is well-formed whichever side proves first.)
     const badProof = proof('wrong-cookie-456', 'client', challenge.nonce, hex32('b'), 'evil@hx:4000', 'n2@h2:4000');
-    badAuth.conn.send(JSON.stringify({ v: 1, t: 'auth', nonce: hex32('b'), proof: badProof }));
+    badAuth.conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'auth', nonce: hex32('b'), proof: badProof }));
     badAuth.conn.send(smuggle);
 
     await c.tick(100);
     expect(skip.closes).toEqual(['unexpected_b_during_handshake']);
     expect(noAuth.closes).toEqual(['unexpected_b_during_handshake']);
     expect(badAuth.closes).toEqual(['bad_cookie']);
-    expect(JSON.parse(badAuth.frames[1]!)).toEqual({ v: 1, t: 'refuse', reason: 'bad_cookie' });
+    expect(JSON.parse(badAuth.frames[1]!)).toEqual({ v: PROTOCOL_VERSION, t: 'refuse', reason: 'bad_cookie' });
     expect(inbox.received).toEqual([]);
     expect(c.dist('n2').nodes('all')).toEqual([]);
     expect(c.dist('n2').stats().opsReceived).toBe(0);
@@ -356,6 +357,32 @@ describe('remote operations', () => {
     expect(error).toBeInstanceOf(ServerExited);
     expect((error as ServerExited).reason).toMatchObject({ type: 'error', name: 'RangeError', message: 'boom in handleCall' });
     expect(c.rt('n2').isAlive(srv)).toBe(false);
+  });
+
+  it('a From kept as JSON (a plain copy) still answers the remote call, and ends the call’s monitor on the server', async () => {
+    const c = await pair('from-json');
+    let kept: From | undefined;
+    const held = await startServer(c.rt('n2'), {
+      name: 'holder',
+      init: () => ok(null),
+      handleCall: (_req: unknown, from: From, s: null) => {
+        kept = JSON.parse(JSON.stringify(from)) as From; // e.g. written to a log and read back
+        return noreply(s);
+      },
+    } as ServerBehaviour<null, void, unknown, unknown>, undefined, { name: 'holder' });
+    expect(held.type).toBe('ok');
+    const r = c.track(c.rt('n1').call({ name: 'holder', node: 'n2@h2:4000' }, 'hold'));
+    await c.tick(10);
+    expect(kept).toEqual({ ref: expect.stringMatching(/^#Ref<n1@h1:4000\./), pid: expect.stringMatching(/^<n1@h1:4000\./) });
+    c.rt('n2').reply(kept!, 'answered from a copy');
+    await c.tick(10);
+    expect(r.outcome).toMatchObject({ ok: true, value: 'answered from a copy' });
+    expect(c.rt('n2').remoteWatched.size).toBe(0);
+    // A copy whose ref is not the caller's node's is dropped, not sent.
+    const sent = c.dist('n2').stats().opsSent;
+    c.rt('n2').reply({ ref: '#Ref<n9@h9:4000.1.5>' as Ref, pid: kept!.pid }, 'nowhere');
+    await c.tick(10);
+    expect(c.dist('n2').stats().opsSent).toBe(sent);
   });
 
   it('call that times out fails with CallTimeout at its deadline, and the late reply is dropped', async () => {
@@ -847,9 +874,10 @@ describe('frames and flow control', () => {
   it.each([
     { what: 'not JSON', data: '{"v":1,"t":"b","ops":[', reason: 'malformed_json' },
     { what: 'not an object', data: '42', reason: 'not_an_object' },
-    { what: 'of another protocol version', data: JSON.stringify({ v: 2, t: 'b', ops: [{ t: 'tick' }] }), reason: 'unsupported_version: 2' },
-    { what: 'of an unknown type', data: JSON.stringify({ v: 1, t: 'zz' }), reason: 'unknown_frame_type: zz' },
-    { what: 'a handshake frame', data: JSON.stringify({ v: 1, t: 'refuse', reason: 'late' }), reason: 'unexpected_refuse' },
+    { what: 'of an older protocol version', data: JSON.stringify({ v: PROTOCOL_VERSION - 1, t: 'b', ops: [{ t: 'tick' }] }), reason: `unsupported_version: ${PROTOCOL_VERSION - 1}` },
+    { what: 'of a newer protocol version', data: JSON.stringify({ v: PROTOCOL_VERSION + 1, t: 'b', ops: [{ t: 'tick' }] }), reason: `unsupported_version: ${PROTOCOL_VERSION + 1}` },
+    { what: 'of an unknown type', data: JSON.stringify({ v: PROTOCOL_VERSION, t: 'zz' }), reason: 'unknown_frame_type: zz' },
+    { what: 'a handshake frame', data: JSON.stringify({ v: PROTOCOL_VERSION, t: 'refuse', reason: 'late' }), reason: 'unexpected_refuse' },
     {
       what: 'failing validation (a valid op before a bad one)',
       data: batch([
@@ -919,11 +947,11 @@ describe('frames and flow control', () => {
   });
 });
 
-/** The ref of the (last) call op a host put on the wire. */
-function callRef(c: Cluster, host: string): string {
+/** The ref (serial) of the (last) call op a host put on the wire. */
+function callRef(c: Cluster, host: string): number {
   for (const f of [...c.frames].reverse()) {
     if (f.host !== host) continue;
-    const frame = JSON.parse(f.data) as { t: string; ops?: { t: string; ref?: string }[] };
+    const frame = JSON.parse(f.data) as { t: string; ops?: { t: string; ref?: number }[] };
     const op = frame.ops?.find((o) => o.t === 'call');
     if (op?.ref !== undefined) return op.ref;
   }
