@@ -6,7 +6,7 @@
 // shrunk too (shrinkSchedule).
 import fc from 'fast-check';
 import { type RunResult, runSchedule } from './cluster.js';
-import { type Fault, SCHEDULE_LIMITS, type Schedule, type Target, type UnsafeProfile } from './schedule.js';
+import { type Fault, REGISTRY_LIMITS, type RegistryProfile, SCHEDULE_LIMITS, type Schedule, type Target, type UnsafeProfile, type WorkloadName, workloadOf } from './schedule.js';
 
 const L = SCHEDULE_LIMITS;
 const int = ([min, max]: readonly [number, number]): fc.Arbitrary<number> => fc.integer({ min, max });
@@ -43,23 +43,83 @@ function unsafeArb(u: UnsafeProfile): fc.Arbitrary<UnsafeProfile> {
   const model: Record<string, fc.Arbitrary<boolean>> = {};
   if (u.grantVoteWithoutLogCheck === true) model.grantVoteWithoutLogCheck = fc.constant(true);
   if (u.ackBeforePersist === true) model.ackBeforePersist = fc.constant(true);
+  if (u.skipAttemptCheck === true) model.skipAttemptCheck = fc.constant(true);
   return fc.record(model);
 }
+
+const R = REGISTRY_LIMITS;
+
+export const registryProfileArb: fc.Arbitrary<RegistryProfile> = fc.record({
+  clients: int(R.clients),
+  workers: int(R.workers),
+  readers: int(R.readers),
+  batchPermille: int(R.batchPermille),
+  keyPermille: int(R.keyPermille),
+  keys: int(R.keys),
+  resubmitPermille: int(R.resubmitPermille),
+  readPermille: int(R.readPermille),
+  cancelPermille: int(R.cancelPermille),
+  dupPermille: int(R.dupPermille),
+  latePermille: int(R.latePermille),
+  abandonPermille: int(R.abandonPermille),
+  failPermille: int(R.failPermille),
+  startDelayMaxMs: int(R.startDelayMaxMs),
+  dispatchTimeoutMs: int(R.dispatchTimeoutMs),
+  pollMs: int(R.pollMs),
+  routerDupPermille: int(R.routerDupPermille),
+  thinkMaxMs: int(R.thinkMaxMs),
+  timeoutMs: int(R.timeoutMs),
+});
 
 export interface ScheduleArbOptions {
   readonly unsafe?: UnsafeProfile;
   /** At least this many faults (the arbitrary's minimum; shrinking never goes below it). Default 0. */
   readonly minFaults?: number;
+  /** Default 'kv'. */
+  readonly workload?: WorkloadName;
 }
 
 export function scheduleArb(opts: ScheduleArbOptions = {}): fc.Arbitrary<Schedule> {
   const u = opts.unsafe;
-  const hasUnsafe = u !== undefined && (u.grantVoteWithoutLogCheck === true || u.ackBeforePersist === true);
+  const hasUnsafe = u !== undefined && (u.grantVoteWithoutLogCheck === true || u.ackBeforePersist === true || u.skipAttemptCheck === true);
+  const registry = opts.workload === 'registry';
   // fast-check shrinks a record's fields in this order: fewer faults first, then a smaller
   // cluster and workload, a quieter network, and the seed last (a new seed is a new run).
+  const faults = fc.array(faultArb, { minLength: opts.minFaults ?? 0, maxLength: L.faults[1] });
+  const nodes = fc.constantFrom(3 as const, 5 as const);
+  const raft = fc.record({
+    heartbeatTicks: int(L.heartbeatTicks),
+    preVote: fc.boolean(),
+    checkQuorum: fc.boolean(),
+    snapshotEvery: int(registry ? R.snapshotEvery : L.snapshotEvery),
+    snapshotChunkChars: int(registry ? R.snapshotChunkChars : L.snapshotChunkChars),
+    maxEntriesPerAppend: int(registry ? R.maxEntriesPerAppend : L.maxEntriesPerAppend),
+    maxInflightAppends: int(L.maxInflightAppends),
+  });
+  const rest = {
+    net: fc.record({
+      lossPermille: int(L.lossPermille),
+      dupPermille: int(L.dupPermille),
+      delayMinMs: int(L.delayMinMs),
+      delayMeanMs: int(L.delayMeanMs),
+      tailPermille: int(L.tailPermille),
+      tailMaxMs: int(L.tailMaxMs),
+      fifo: fc.boolean(),
+    }),
+    raft,
+    safetyMs: int(L.safetyMs),
+    tickMs: int(L.tickMs),
+    driftMs: int(L.driftMs),
+    diskLatencyMs: int(L.diskLatencyMs),
+    seed: fc.integer({ min: 0, max: 0xffffffff }),
+  };
+  if (registry) {
+    const reg = { faults, nodes, workload: fc.constant('registry' as const), registry: registryProfileArb, ...rest };
+    return hasUnsafe ? fc.record({ ...reg, unsafe: unsafeArb(u) }) : fc.record(reg);
+  }
   const base = {
-    faults: fc.array(faultArb, { minLength: opts.minFaults ?? 0, maxLength: L.faults[1] }),
-    nodes: fc.constantFrom(3 as const, 5 as const),
+    faults,
+    nodes,
     client: fc
       .record({
         clients: int(L.clients),
@@ -70,29 +130,7 @@ export function scheduleArb(opts: ScheduleArbOptions = {}): fc.Arbitrary<Schedul
         timeoutMs: int(L.timeoutMs),
       })
       .filter((c) => c.readPermille + c.casPermille <= 1000),
-    net: fc.record({
-      lossPermille: int(L.lossPermille),
-      dupPermille: int(L.dupPermille),
-      delayMinMs: int(L.delayMinMs),
-      delayMeanMs: int(L.delayMeanMs),
-      tailPermille: int(L.tailPermille),
-      tailMaxMs: int(L.tailMaxMs),
-      fifo: fc.boolean(),
-    }),
-    raft: fc.record({
-      heartbeatTicks: int(L.heartbeatTicks),
-      preVote: fc.boolean(),
-      checkQuorum: fc.boolean(),
-      snapshotEvery: int(L.snapshotEvery),
-      snapshotChunkChars: int(L.snapshotChunkChars),
-      maxEntriesPerAppend: int(L.maxEntriesPerAppend),
-      maxInflightAppends: int(L.maxInflightAppends),
-    }),
-    safetyMs: int(L.safetyMs),
-    tickMs: int(L.tickMs),
-    driftMs: int(L.driftMs),
-    diskLatencyMs: int(L.diskLatencyMs),
-    seed: fc.integer({ min: 0, max: 0xffffffff }),
+    ...rest,
   };
   return hasUnsafe ? fc.record({ ...base, unsafe: unsafeArb(u) }) : fc.record(base);
 }
@@ -136,7 +174,7 @@ export interface ShrinkResult {
  * fast-check reduces it while it keeps failing.
  */
 export function shrinkSchedule(schedule: Schedule, opts: { isFailure?: (r: RunResult) => boolean; maxRuns?: number } = {}): ShrinkResult {
-  const arb = scheduleArb(schedule.unsafe !== undefined ? { unsafe: schedule.unsafe } : {});
+  const arb = scheduleArb({ ...(schedule.unsafe !== undefined ? { unsafe: schedule.unsafe } : {}), workload: workloadOf(schedule) });
   const out = fc.check(boundedProperty(arb, opts.isFailure ?? failed, opts.maxRuns ?? DEFAULT_SHRINK_RUNS), { examples: [[schedule]], numRuns: 1, seed: schedule.seed | 0 });
   if (!out.failed || out.counterexample === null) return { schedule: null, result: null, shrinks: 0 };
   const minimal = out.counterexample[0];

@@ -1,9 +1,10 @@
 // Campaigns: many runs whose schedules derive from one campaign seed (run i
 // uses campaignRunSeed(seed, i)), so a campaign is itself reproducible and any
-// failing run replays alone with `--seed <its seed>`. Runs can be split across
-// worker threads (simulations/worker.ts) in any way without changing results.
+// failing run replays alone with `--seed <its seed>` (and its `--workload`).
+// Runs can be split across worker threads (simulations/worker.ts) in any way
+// without changing results.
 import { runSchedule } from './cluster.js';
-import { type UnsafeProfile, campaignRunSeed, generateSchedule } from './schedule.js';
+import { type UnsafeProfile, type WorkloadName, campaignRunSeed, generateSchedule } from './schedule.js';
 import type { Violation } from './trace.js';
 
 /** What one campaign run reports back (small: it crosses a thread boundary). */
@@ -25,19 +26,21 @@ export interface CampaignRange {
   readonly unsafe?: UnsafeProfile;
   /** Stop each run at its first violation (detection only). */
   readonly stopOnViolation?: boolean;
+  /** Default 'kv'. */
+  readonly workload?: WorkloadName;
 }
 
 /** Keep the first few violations of a run; the run replays for the rest. */
 const VIOLATIONS_KEPT = 5;
 
-export function runOne(base: number, i: number, unsafe?: UnsafeProfile, stopOnViolation = false): RunSummary {
+export function runOne(base: number, i: number, unsafe?: UnsafeProfile, stopOnViolation = false, workload: WorkloadName = 'kv'): RunSummary {
   const seed = campaignRunSeed(base, i);
-  const r = runSchedule(generateSchedule(seed, unsafe), { stopOnViolation });
+  const r = runSchedule(generateSchedule(seed, unsafe, workload), { stopOnViolation });
   return { i, seed, virtualMs: r.stats.virtualMs, faults: r.stats.faults, events: r.stats.events, violations: r.violations.slice(0, VIOLATIONS_KEPT), undecided: r.notes.length > 0 };
 }
 
 export function* runRange(range: CampaignRange): Generator<RunSummary> {
-  for (let i = range.from; i < range.to; i++) yield runOne(range.base, i, range.unsafe, range.stopOnViolation === true);
+  for (let i = range.from; i < range.to; i++) yield runOne(range.base, i, range.unsafe, range.stopOnViolation === true, range.workload ?? 'kv');
 }
 
 export interface CampaignTotals {
@@ -65,10 +68,11 @@ export function addRun(t: CampaignTotals, r: RunSummary): void {
 }
 
 /** The campaign line the CLI prints (`runs_per_min` from the caller's wall time). */
-export function campaignLine(t: CampaignTotals, seed: number, wallMs: number, workers: number): Record<string, unknown> {
+export function campaignLine(t: CampaignTotals, seed: number, wallMs: number, workers: number, workload: WorkloadName = 'kv'): Record<string, unknown> {
   const failing = [...t.failures].sort((a, b) => a.i - b.i);
   return {
     sim: 'cluster',
+    workload,
     runs: t.runs,
     violations: t.failedRuns,
     runs_per_min: wallMs > 0 ? Math.round((t.runs / wallMs) * 60_000) : 0,

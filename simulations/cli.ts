@@ -7,7 +7,10 @@
 //   --shrink                   if the run fails, shrink its schedule with fast-check and print the smallest
 //   --print-schedule           print the schedule (JSON) and exit without running it
 //   --runs <n> [--seed <s>]    a campaign of n runs derived from s, on --workers threads (default: all cores)
-//   --unsafe <switch>          turn on an unsafe core switch (grantVoteWithoutLogCheck, ackBeforePersist)
+//   --workload <kv|registry>   what the cluster replicates (default kv: the key-value register; registry: the
+//                              job registry with clients, a router, workers and feed readers); with --seed or --runs
+//   --unsafe <switch>          turn on an unsafe switch: the Raft core's (grantVoteWithoutLogCheck,
+//                              ackBeforePersist) or the job registry's (skipAttemptCheck)
 //
 // A single run prints one JSON line and exits 0 when every checker passes, 127
 // when a core threw, 128 on a liveness failure and 129 on any other
@@ -21,14 +24,14 @@ import { Worker } from 'node:worker_threads';
 import { describeFailure, shrinkSchedule } from './arbitrary.js';
 import { type CampaignRange, type CampaignTotals, addRun, campaignLine, emptyTotals, runRange } from './campaign.js';
 import { type RunResult, runSchedule } from './cluster.js';
-import { type Schedule, type UnsafeProfile, faultCounts, generateSchedule, normalizeSeed, parseSchedule } from './schedule.js';
+import { type Schedule, type UnsafeProfile, WORKLOADS, type WorkloadName, faultCounts, generateSchedule, normalizeSeed, parseSchedule, workloadOf } from './schedule.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
 
 const usage = `usage:
-  npm run sim -- --seed <s> [--history <file>] [--trace <file>] [--shrink] [--unsafe <switch>]
+  npm run sim -- --seed <s> [--workload kv|registry] [--history <file>] [--trace <file>] [--shrink] [--unsafe <switch>]
   npm run sim -- --schedule <json|file> [--history <file>] [--trace <file>] [--shrink]
-  npm run sim -- --runs <n> [--seed <s>] [--workers <k>] [--unsafe <switch>]
-switches: grantVoteWithoutLogCheck, ackBeforePersist`;
+  npm run sim -- --runs <n> [--seed <s>] [--workload kv|registry] [--workers <k>] [--unsafe <switch>]
+switches: grantVoteWithoutLogCheck, ackBeforePersist (Raft), skipAttemptCheck (job registry)`;
 
 /** Runs handed to a worker at a time: small enough to balance the two cores, large enough to keep messages few. */
 const RUNS_PER_CHUNK = 10;
@@ -44,13 +47,26 @@ function wallMs(start: bigint): number {
 
 function parseUnsafe(names: readonly string[]): UnsafeProfile | undefined {
   if (names.length === 0) return undefined;
-  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean } = {};
+  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean; skipAttemptCheck?: boolean } = {};
   for (const n of names) {
     if (n === 'grantVoteWithoutLogCheck') out.grantVoteWithoutLogCheck = true;
     else if (n === 'ackBeforePersist') out.ackBeforePersist = true;
+    else if (n === 'skipAttemptCheck') out.skipAttemptCheck = true;
     else fail(`unknown unsafe switch ${JSON.stringify(n)}`);
   }
   return out;
+}
+
+function parseWorkload(name: string | undefined): WorkloadName {
+  if (name === undefined) return 'kv';
+  const w = WORKLOADS.find((x) => x === name);
+  return w ?? fail(`unknown workload ${JSON.stringify(name)} (one of: ${WORKLOADS.join(', ')})`);
+}
+
+/** The flags that replay a seed-derived run: its workload and unsafe switches. */
+function replayFlags(workload: WorkloadName, unsafe: UnsafeProfile | undefined): string {
+  const switches = (['grantVoteWithoutLogCheck', 'ackBeforePersist', 'skipAttemptCheck'] as const).filter((k) => unsafe?.[k] === true);
+  return `${workload === 'kv' ? '' : ` --workload ${workload}`}${switches.map((k) => ` --unsafe ${k}`).join('')}`;
 }
 
 function exitCode(r: RunResult): number {
@@ -82,6 +98,7 @@ function single(schedule: Schedule, opts: { history?: string; trace?: string; sh
   if (opts.trace !== undefined) writeFileSync(opts.trace, r.trace!.join('\n') + '\n');
   const out: Record<string, unknown> = {
     sim: 'cluster',
+    workload: workloadOf(schedule),
     seed: schedule.seed,
     nodes: schedule.nodes,
     ...(schedule.unsafe !== undefined ? { unsafe: schedule.unsafe } : {}),
@@ -96,7 +113,7 @@ function single(schedule: Schedule, opts: { history?: string; trace?: string; sh
     stats: r.stats,
   };
   if (r.violations.length > 0) {
-    const replay = `npm run sim -- --seed ${schedule.seed}${schedule.unsafe?.grantVoteWithoutLogCheck === true ? ' --unsafe grantVoteWithoutLogCheck' : ''}${schedule.unsafe?.ackBeforePersist === true ? ' --unsafe ackBeforePersist' : ''}`;
+    const replay = `npm run sim -- --seed ${schedule.seed}${replayFlags(workloadOf(schedule), schedule.unsafe)}`;
     process.stderr.write(`seed ${schedule.seed} FAILED (${r.violations.length} violation(s)); replay: ${replay}\n`);
     for (const v of r.violations) process.stderr.write(`  [${v.checker}] t=${v.time}ms ${v.message}\n`);
     if (opts.shrink) {
@@ -159,31 +176,36 @@ function startWorker(): Worker {
   return new Worker(new URL('./worker.js', here));
 }
 
-function reportFailure(r: { i: number; seed: number; violations: readonly { checker: string; time: number; message: string }[] }, unsafe: UnsafeProfile | undefined, progress: Progress): void {
-  const flags = `${unsafe?.grantVoteWithoutLogCheck === true ? ' --unsafe grantVoteWithoutLogCheck' : ''}${unsafe?.ackBeforePersist === true ? ' --unsafe ackBeforePersist' : ''}`;
+function reportFailure(
+  r: { i: number; seed: number; violations: readonly { checker: string; time: number; message: string }[] },
+  workload: WorkloadName,
+  unsafe: UnsafeProfile | undefined,
+  progress: Progress,
+): void {
+  const flags = replayFlags(workload, unsafe);
   process.stderr.write(`${process.stderr.isTTY === true ? '\r' : ''}run ${r.i} seed=${r.seed} FAILED: ${r.violations.map((v) => `[${v.checker}] ${v.message}`).join(' | ').slice(0, 400)}\n  replay: npm run sim -- --seed ${r.seed}${flags}   (add --shrink for a minimal schedule, --history/--trace to look inside)\n`);
   void progress;
 }
 
-async function campaign(runs: number, base: number, workers: number, unsafe: UnsafeProfile | undefined): Promise<never> {
+async function campaign(runs: number, base: number, workers: number, unsafe: UnsafeProfile | undefined, workload: WorkloadName): Promise<never> {
   const start = process.hrtime.bigint();
   const totals = emptyTotals();
   const progress = new Progress(runs, start);
-  process.stderr.write(`campaign: ${runs} runs from seed ${base} on ${workers === 0 ? 'the main thread' : `${workers} worker thread(s)`}\n`);
+  process.stderr.write(`campaign: ${runs} ${workload} runs from seed ${base} on ${workers === 0 ? 'the main thread' : `${workers} worker thread(s)`}\n`);
   const onResult = (r: Parameters<typeof addRun>[1]): void => {
     addRun(totals, r);
-    if (r.violations.length > 0) reportFailure(r, unsafe, progress);
+    if (r.violations.length > 0) reportFailure(r, workload, unsafe, progress);
     progress.draw(totals);
   };
   if (workers === 0) {
-    for (const r of runRange({ base, from: 0, to: runs, ...(unsafe !== undefined ? { unsafe } : {}) })) onResult(r);
+    for (const r of runRange({ base, from: 0, to: runs, workload, ...(unsafe !== undefined ? { unsafe } : {}) })) onResult(r);
   } else {
     let next = 0;
     const nextRange = (): CampaignRange | null => {
       if (next >= runs) return null;
       const from = next;
       next = Math.min(runs, next + RUNS_PER_CHUNK);
-      return { base, from, to: next, ...(unsafe !== undefined ? { unsafe } : {}) };
+      return { base, from, to: next, workload, ...(unsafe !== undefined ? { unsafe } : {}) };
     };
     await Promise.all(
       Array.from({ length: Math.min(workers, Math.ceil(runs / RUNS_PER_CHUNK)) }, async () => {
@@ -211,7 +233,7 @@ async function campaign(runs: number, base: number, workers: number, unsafe: Uns
   }
   progress.draw(totals, true);
   progress.done();
-  process.stdout.write(`${JSON.stringify(campaignLine(totals, base, wallMs(start), workers))}\n`);
+  process.stdout.write(`${JSON.stringify(campaignLine(totals, base, wallMs(start), workers, workload))}\n`);
   process.exit(totals.failedRuns > 0 ? 1 : 0);
 }
 
@@ -229,6 +251,7 @@ async function main(): Promise<void> {
         history: { type: 'string' },
         trace: { type: 'string' },
         unsafe: { type: 'string', multiple: true },
+        workload: { type: 'string' },
         shrink: { type: 'boolean', default: false },
         'print-schedule': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -244,6 +267,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const unsafe = parseUnsafe(args.unsafe ?? []);
+  const workload = parseWorkload(args.workload);
   if (args.runs !== undefined) {
     const runs = Number(args.runs);
     if (!Number.isInteger(runs) || runs <= 0) fail('--runs must be a positive integer');
@@ -252,7 +276,7 @@ async function main(): Promise<void> {
     if (!Number.isInteger(workers) || workers < 0) fail('--workers must be a non-negative integer');
     // No seed given: a fresh one from the OS, printed so the campaign can be repeated.
     const base = args.seed === undefined ? randomInt(0, 0xffffffff) : normalizeSeed(args.seed);
-    await campaign(runs, base, workers, unsafe);
+    await campaign(runs, base, workers, unsafe, workload);
   }
   const opts = {
     ...(args.history !== undefined ? { history: args.history } : {}),
@@ -262,10 +286,11 @@ async function main(): Promise<void> {
   };
   if (args.schedule !== undefined) {
     if (args.seed !== undefined) fail('give --seed or --schedule, not both');
+    if (args.workload !== undefined) fail('--schedule names its own workload');
     const s = loadSchedule(args.schedule);
     single(unsafe === undefined ? s : { ...s, unsafe: { ...s.unsafe, ...unsafe } }, opts);
   }
-  if (args.seed !== undefined) single(generateSchedule(args.seed, unsafe), opts);
+  if (args.seed !== undefined) single(generateSchedule(args.seed, unsafe, workload), opts);
   fail('nothing to do: give --seed, --schedule or --runs');
 }
 

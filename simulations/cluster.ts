@@ -1,7 +1,8 @@
 // The deterministic whole-cluster simulator: 3 or 5 members, each the real
 // RaftCore over a MemoryStorage on a MemoryDisk, run by a minimal shell that
 // honours the effect order contract (a persist is durable before any later
-// effect of its step runs), with a key-value state machine, clients, a
+// effect of its step runs), with a workload's state machine and actors
+// (simulations/workload.ts: the key-value register or the job registry), a
 // network and a fault injector, all driven by one event queue ordered by
 // (virtual time, sequence) and one seeded Rng. Nothing reads a clock or host
 // randomness, so a schedule replays exactly.
@@ -9,32 +10,21 @@
 // A run has two phases (TigerBeetle's VOPR): a safety phase under the
 // schedule's faults, then a liveness phase in which everything heals and the
 // cluster must elect a leader, commit a barrier, converge on every node and
-// serve a linearizable read of every key within a bound. Checkers
+// serve the workload's final reads within a bound. Checkers
 // (simulations/checkers/) watch the trace and never steer.
 import { type ProposeResult, type RaftEffect, type RaftInput, type ReadResult, type RequestId, RaftCore } from '../actors/raft/core.js';
-import { type RaftConfig, raftConfig } from '../actors/raft/config.js';
+import { type RaftConfig, type UnsafeSwitches, raftConfig } from '../actors/raft/config.js';
 import type { RaftMessage } from '../actors/raft/messages.js';
 import { MemoryDisk, MemoryStorage } from '../actors/raft/storage.js';
 import type { LogEntry, NodeId, Snapshot, SnapshotMeta, Term } from '../actors/raft/types.js';
 import type { Rng } from '../runtime/env.js';
 import { seededRng } from '../runtime/rng.js';
-import { allCheckers } from './checkers/index.js';
 import { EventQueue } from './event-queue.js';
-import { Kv, type KvCommand, isKvCommand } from './kv.js';
+import { KvWorkload } from './kv-workload.js';
+import { RegistryWorkload } from './registry-workload.js';
 import { CONVERGENCE_BOUND_MS, ELECTION_TICKS, type Fault, LEADER_BOUND_MS, type Schedule, type Target } from './schedule.js';
-import {
-  type Checker,
-  type ClusterView,
-  type HistoryEvent,
-  type NodeView,
-  type OpFunction,
-  type OpValue,
-  TraceDigest,
-  type TraceEvent,
-  type TraceEventType,
-  type Violation,
-  traceLine,
-} from './trace.js';
+import { type Checker, type ClusterView, type HistoryLine, type NodeView, TraceDigest, type TraceEvent, type TraceEventType, type Violation, traceLine } from './trace.js';
+import type { ClientOp, Reply, SimMachine, Workload, WorkloadHost } from './workload.js';
 
 // ---------------------------------------------------------------------------
 // Bounds
@@ -57,28 +47,12 @@ const MAX_VIOLATIONS_PER_CHECKER = 5;
 // ---------------------------------------------------------------------------
 // Types
 
-interface ClientOp {
-  /** Unique per run; also the command's `op` and a write's or cas's new value. */
-  readonly id: number;
-  /** Client slot; -1 for the liveness phase's final reader; -2 for the barrier. */
-  readonly client: number;
-  readonly process: number;
-  readonly f: OpFunction | 'barrier';
-  readonly key: string;
-  /** write: the value; cas: the new value. */
-  readonly value: number | null;
-  /** cas: the expected value. */
-  readonly from: number | null;
-  readonly node: number;
-  done: boolean;
-}
-
-type Reply = { readonly type: 'ok'; readonly value: number | null } | { readonly type: 'fail'; readonly error: string; readonly leader: NodeId | null };
-
 type NodeInput =
   | RaftInput
   | { readonly type: 'clientPropose'; readonly ops: ClientOp[] }
-  | { readonly type: 'clientRead'; readonly op: ClientOp };
+  | { readonly type: 'clientRead'; readonly op: ClientOp }
+  /** Served from the state machine as it is, without the core (a possibly stale local read). */
+  | { readonly type: 'localRead'; readonly op: ClientOp };
 
 type PersistEffect = Extract<RaftEffect, { type: 'persist' | 'installSnapshot' }>;
 
@@ -104,21 +78,14 @@ interface SimNode {
   slowDiskUntil: number;
   slowDiskLatencyMs: number;
   armed: { readonly mode: 'afterStep' | 'midEffects'; readonly afterEffects: number; readonly downMs: number } | null;
-  kv: Kv;
+  /** The workload's state machine of the current (or, while down, the last) incarnation; null before the first boot. */
+  sm: SimMachine | null;
   applied: number;
   nextRequest: RequestId;
   proposals: Map<RequestId, ClientOp[]>;
   reads: Map<RequestId, ClientOp>;
   /** index → the client operation proposed there, with the term it was appended in. */
   pending: Map<number, { readonly term: Term; readonly op: ClientOp }>;
-}
-
-interface ClientSlot {
-  /** The Jepsen process id it acts as now (a new one after an operation in doubt). */
-  process: number;
-  /** Where to send next: the node that last answered, or the leader it named. */
-  hint: number | null;
-  readonly lastSeen: Map<string, number | null>;
 }
 
 type SimEvent =
@@ -129,7 +96,8 @@ type SimEvent =
   | { readonly k: 'restart'; readonly node: number; readonly inc: number }
   | { readonly k: 'fault'; readonly fault: Fault }
   | { readonly k: 'uncut'; readonly links: readonly number[] }
-  | { readonly k: 'clientNext'; readonly client: number }
+  /** A workload's timer, or a message between its actors arriving. */
+  | { readonly k: 'timer'; readonly fire: () => void }
   | { readonly k: 'clientRequest'; readonly op: ClientOp }
   | { readonly k: 'clientReply'; readonly op: ClientOp; readonly reply: Reply }
   | { readonly k: 'clientTimeout'; readonly op: ClientOp }
@@ -173,7 +141,7 @@ export interface RunResult {
   readonly notes: readonly string[];
   readonly stats: RunStats;
   readonly digest: string | null;
-  readonly history: readonly HistoryEvent[] | null;
+  readonly history: readonly HistoryLine[] | null;
   readonly trace: readonly string[] | null;
 }
 
@@ -204,12 +172,10 @@ export class Simulation {
   private readonly observers = new Map<TraceEventType, Checker[]>();
   private readonly digest: TraceDigest | null;
   private readonly traceLines: string[] | null;
-  private readonly history: HistoryEvent[] | null;
+  private readonly history: HistoryLine[] | null;
   private readonly stopOnViolation: boolean;
-  private readonly clients: ClientSlot[] = [];
-  private readonly keys: string[];
+  private readonly workload: Workload;
   private nextOp = 1;
-  private nextProcess: number;
   private phase: 'safety' | 'liveness' | 'done' = 'safety';
 
   // liveness phase
@@ -218,9 +184,6 @@ export class Simulation {
   private barrier: { op: ClientOp; proposedAt: number } | null = null;
   private barrierCommitted: { index: number; term: Term } | null = null;
   private converged = false;
-  private finalKey = 0;
-  private finalRead: ClientOp | null = null;
-  private finalProcess = -1;
 
   // statistics
   private events = 0;
@@ -253,7 +216,7 @@ export class Simulation {
       maxInflightAppends: r.maxInflightAppends,
       snapshotChunkChars: r.snapshotChunkChars,
       snapshotThresholdEntries: r.snapshotEvery,
-      ...(schedule.unsafe !== undefined ? { unsafe: schedule.unsafe } : {}),
+      ...raftUnsafe(schedule),
     });
     this.cut = new Int32Array(this.n * this.n);
     this.lastDelivery = new Float64Array(this.n * this.n);
@@ -279,7 +242,7 @@ export class Simulation {
         slowDiskUntil: 0,
         slowDiskLatencyMs: 0,
         armed: null,
-        kv: new Kv(),
+        sm: null,
         applied: 0,
         nextRequest: 1,
         proposals: new Map(),
@@ -287,15 +250,14 @@ export class Simulation {
         pending: new Map(),
       });
     }
-    this.keys = Array.from({ length: schedule.client.keys }, (_, i) => `k${i}`);
-    this.nextProcess = schedule.client.clients;
+    this.workload = schedule.workload === 'registry' ? new RegistryWorkload(this.host(), schedule) : new KvWorkload(this.host(), schedule);
     const view: ClusterView = {
       nodeIds: this.nodes.map((x) => x.id),
       quorum: Math.floor(this.n / 2) + 1,
       disks: this.nodes.map((x) => x.disk),
       leaderBoundMs: LEADER_BOUND_MS,
     };
-    this.checkers = (opts.checkers ?? allCheckers)(view);
+    this.checkers = opts.checkers === undefined ? this.workload.checkers(view) : opts.checkers(view);
     for (const c of this.checkers) {
       for (const t of c.on) {
         const list = this.observers.get(t);
@@ -316,26 +278,56 @@ export class Simulation {
       this.q.push(this.rng.int(0, node.tickEveryMs - 1), { k: 'tick', node: node.index });
     }
     for (const f of s.faults) if (f.at < s.safetyMs) this.q.push(f.at, { k: 'fault', fault: f });
-    for (let c = 0; c < s.client.clients; c++) {
-      this.clients.push({ process: c, hint: null, lastSeen: new Map() });
-      this.q.push(this.rng.int(0, 200), { k: 'clientNext', client: c });
-    }
+    this.workload.start();
     this.q.push(SAMPLE_EVERY_MS, { k: 'sample' });
     this.q.push(s.safetyMs, { k: 'heal' });
 
-    while (this.phase !== 'done') {
-      const ev = this.q.pop();
-      if (ev === undefined) break;
-      this.now = ev.time;
-      this.handle(ev.item);
-      if (this.stopOnViolation && this.checkers.some((c) => c.failing())) break;
-      if (++this.events > MAX_EVENTS_PER_RUN) {
-        this.extraViolations.push({ checker: 'simulator', time: this.now, message: `event budget exceeded (${MAX_EVENTS_PER_RUN} events): a message storm or a livelock` });
-        this.finish(false, 'event budget exceeded');
-        break;
+    try {
+      while (this.phase !== 'done') {
+        const ev = this.q.pop();
+        if (ev === undefined) break;
+        this.now = ev.time;
+        this.handle(ev.item);
+        if (this.stopOnViolation && this.checkers.some((c) => c.failing())) break;
+        if (++this.events > MAX_EVENTS_PER_RUN) {
+          this.extraViolations.push({ checker: 'simulator', time: this.now, message: `event budget exceeded (${MAX_EVENTS_PER_RUN} events): a message storm or a livelock` });
+          this.finish(false, 'event budget exceeded');
+          break;
+        }
       }
+    } finally {
+      // The registry's machines are in-memory SQLite databases: free them now, not at some later GC.
+      for (const node of this.nodes) node.sm?.close();
     }
     return this.result();
+  }
+
+  /** What the workload may use of the simulator. */
+  private host(): WorkloadHost {
+    return {
+      rng: this.rng,
+      nodes: this.n,
+      now: () => this.now,
+      phase: () => this.phase,
+      nextOpId: () => this.nextOp++,
+      request: (op, timeoutMs) => {
+        if (this.phase === 'safety' && this.chance(this.schedule.net.lossPermille)) this.dropped++;
+        else this.q.push(this.now + this.delay(), { k: 'clientRequest', op });
+        this.q.push(this.now + timeoutMs, { k: 'clientTimeout', op });
+      },
+      at: (at, fire) => this.q.push(at, { k: 'timer', fire }),
+      message: (deliver) => {
+        if (this.phase === 'safety' && this.chance(this.schedule.net.lossPermille)) this.dropped++;
+        else this.q.push(this.now + this.delay(), { k: 'timer', fire: deliver });
+      },
+      delay: () => this.delay(),
+      chance: (permille) => this.chance(permille),
+      emit: (e) => this.emit(e),
+      history: (h) => {
+        this.ops[h.type]++;
+        this.history?.push(h);
+      },
+    };
   }
 
   // ---- trace ----
@@ -348,12 +340,6 @@ export class Simulation {
       this.digest.add(line);
       this.traceLines?.push(line);
     }
-  }
-
-  private record(h: HistoryEvent): void {
-    this.ops[h.type]++;
-    this.history?.push(h);
-    this.emit({ type: 'client', event: h });
   }
 
   // ---- the event loop ----
@@ -400,20 +386,21 @@ export class Simulation {
       case 'uncut':
         if (this.phase === 'safety') for (const l of ev.links) this.cut[l]!--;
         break;
-      case 'clientNext':
-        this.clientNext(ev.client);
+      case 'timer':
+        ev.fire();
         break;
       case 'clientRequest': {
         const node = this.nodes[ev.op.node]!;
         if (!node.up) break;
-        this.input(node, ev.op.f === 'read' ? { type: 'clientRead', op: ev.op } : { type: 'clientPropose', ops: [ev.op] });
+        const req = ev.op.req;
+        this.input(node, req.type === 'propose' ? { type: 'clientPropose', ops: [ev.op] } : req.type === 'read' ? { type: 'clientRead', op: ev.op } : { type: 'localRead', op: ev.op });
         break;
       }
       case 'clientReply':
-        this.clientReply(ev.op, ev.reply);
+        if (!ev.op.barrier) this.workload.onReply(ev.op, ev.reply);
         break;
       case 'clientTimeout':
-        this.clientTimeout(ev.op);
+        if (!ev.op.barrier) this.workload.onTimeout(ev.op);
         break;
       case 'sample':
         this.sample();
@@ -456,7 +443,7 @@ export class Simulation {
       const persisted = storage.load();
       node.core = new RaftCore({ id: node.id, config: this.config, rng: seededRng(this.rng.int(0, 0xffffffff)), bootstrapVoters: this.nodes.map((x) => x.id), persisted });
       // The shell restores the state machine from the snapshot before the first step.
-      node.kv = persisted.snapshot === null ? new Kv() : Kv.decode(persisted.snapshot.data);
+      this.replaceMachine(node, this.workload.machine(node.index, node.inc, persisted.snapshot?.data ?? null));
       node.applied = persisted.snapshot?.meta.index ?? 0;
     } catch (e) {
       storage.close();
@@ -466,7 +453,12 @@ export class Simulation {
     }
     node.storage = storage;
     node.up = true;
-    this.emit({ type: 'restart', time: this.now, node: node.index, inc: node.inc, snapshotIndex: node.applied, state: node.kv.encode() });
+    this.emit({ type: 'restart', time: this.now, node: node.index, inc: node.inc, snapshotIndex: node.applied, state: node.sm!.fingerprint() });
+  }
+
+  private replaceMachine(node: SimNode, sm: SimMachine): void {
+    node.sm?.close();
+    node.sm = sm;
   }
 
   private crash(node: SimNode, mode: string, downMs: number | null): void {
@@ -539,11 +531,14 @@ export class Simulation {
     if (inp.type === 'clientPropose') {
       const id = node.nextRequest++;
       node.proposals.set(id, inp.ops);
-      input = { type: 'propose', id, commands: inp.ops.map(commandOf) };
+      input = { type: 'propose', id, commands: inp.ops.map(proposed) };
     } else if (inp.type === 'clientRead') {
       const id = node.nextRequest++;
       node.reads.set(id, inp.op);
       input = { type: 'readIndex', id };
+    } else if (inp.type === 'localRead') {
+      this.reply(inp.op, this.serve(node, inp.op));
+      return;
     } else {
       input = inp;
     }
@@ -589,7 +584,7 @@ export class Simulation {
           this.send(node.index, Number(e.to.slice(1)), e.msg);
           break;
         case 'apply':
-          this.apply(node, e.entries);
+          if (!this.apply(node, e.entries)) return;
           break;
         case 'takeSnapshot':
           if (!this.takeSnapshot(node, e.meta)) return;
@@ -640,12 +635,12 @@ export class Simulation {
       } else {
         if (e.keepEntriesAfter) storage.saveSnapshot(e.snapshot);
         else storage.installSnapshot(e.snapshot);
-        node.kv = Kv.decode(e.snapshot.data);
+        this.replaceMachine(node, this.workload.machine(node.index, node.inc, e.snapshot.data));
         node.applied = e.snapshot.meta.index;
         // Proposals the snapshot covers: their outcome is unknown here (the client times out).
         for (const i of [...node.pending.keys()]) if (i <= e.snapshot.meta.index) node.pending.delete(i);
         this.installs++;
-        this.emit({ type: 'install', time: this.now, node: node.index, inc: node.inc, meta: e.snapshot.meta, state: node.kv.encode(), keep: e.keepEntriesAfter });
+        this.emit({ type: 'install', time: this.now, node: node.index, inc: node.inc, meta: e.snapshot.meta, state: node.sm!.fingerprint(), keep: e.keepEntriesAfter });
       }
     } catch (err) {
       this.coreError(node, err);
@@ -659,42 +654,53 @@ export class Simulation {
       this.coreError(node, new Error(`takeSnapshot at ${meta.index} but the state machine applied ${node.applied}`));
       return false;
     }
-    const snapshot: Snapshot = { meta, data: node.kv.encode() };
+    let snapshot: Snapshot;
     try {
+      snapshot = { meta, data: node.sm!.snapshot() };
       node.storage!.saveSnapshot(snapshot);
     } catch (err) {
       this.coreError(node, err);
       return false;
     }
     this.snapshots++;
-    this.emit({ type: 'snapshot', time: this.now, node: node.index, inc: node.inc, index: meta.index, state: snapshot.data });
+    this.emit({ type: 'snapshot', time: this.now, node: node.index, inc: node.inc, index: meta.index, state: node.sm!.fingerprint() });
     node.local.push({ type: 'snapshotTaken', snapshot });
     return true;
   }
 
-  private apply(node: SimNode, entries: readonly LogEntry[]): void {
+  /** Apply committed entries; false if the state machine threw (the node crashed). */
+  private apply(node: SimNode, entries: readonly LogEntry[]): boolean {
+    let results: readonly unknown[];
+    try {
+      results = node.sm!.apply(entries);
+    } catch (err) {
+      this.coreError(node, err);
+      return false;
+    }
     const replies: { op: ClientOp; reply: Reply; entry: LogEntry }[] = [];
-    for (const e of entries) {
-      let ok = true;
-      if (e.kind === 'command' && isKvCommand(e.data)) ok = node.kv.apply(e.data).ok;
+    entries.forEach((e, k) => {
       node.applied = e.index;
       const p = node.pending.get(e.index);
-      if (p === undefined) continue;
+      if (p === undefined) return;
       node.pending.delete(e.index);
-      const mine = p.term === e.term && isKvCommand(e.data) && e.data.op === p.op.id;
-      if (!mine) replies.push({ op: p.op, reply: { type: 'fail', error: 'superseded', leader: null }, entry: e });
-      else if (ok) replies.push({ op: p.op, reply: { type: 'ok', value: p.op.value }, entry: e });
-      else replies.push({ op: p.op, reply: { type: 'fail', error: 'cas_mismatch', leader: null }, entry: e });
-    }
+      const mine = p.term === e.term && this.workload.isMine(p.op, e.data);
+      const reply: Reply = !mine
+        ? { type: 'fail', error: 'superseded', leader: null }
+        : p.op.barrier === true
+          ? { type: 'ok', value: null }
+          : this.workload.applied(p.op, results[k]);
+      replies.push({ op: p.op, reply, entry: e });
+    });
     if (node.applied > this.maxCommit) this.maxCommit = node.applied;
     this.emit({ type: 'apply', time: this.now, node: node.index, inc: node.inc, term: node.core!.status().term, entries });
     for (const { op, reply, entry } of replies) {
-      if (reply.type === 'ok' && op.f !== 'barrier') {
+      if (reply.type === 'ok' && op.barrier !== true) {
         this.emit({ type: 'ack', time: this.now, node: node.index, index: entry.index, term: entry.term, op: op.id, data: JSON.stringify(entry.data) });
       }
-      if (op.f === 'barrier' && reply.type === 'ok' && this.barrierCommitted === null) this.barrierCommitted = { index: entry.index, term: entry.term };
+      if (op.barrier === true && reply.type === 'ok' && this.barrierCommitted === null) this.barrierCommitted = { index: entry.index, term: entry.term };
       this.reply(op, reply);
     }
+    return true;
   }
 
   private onProposeResult(node: SimNode, id: RequestId, result: ProposeResult): void {
@@ -705,7 +711,7 @@ export class Simulation {
       ops.forEach((op, k) => node.pending.set(result.firstIndex + k, { term: result.term, op }));
       return;
     }
-    const leader = result.reason.type === 'not_leader' ? result.reason.leader : null;
+    const leader = result.reason.type === 'not_leader' ? hintOf(result.reason.leader) : null;
     for (const op of ops) this.reply(op, { type: 'fail', error: result.reason.type, leader });
   }
 
@@ -714,14 +720,23 @@ export class Simulation {
     if (op === undefined) return;
     node.reads.delete(id);
     if (result.type === 'failed') {
-      this.reply(op, { type: 'fail', error: result.reason.type, leader: result.reason.type === 'not_leader' ? result.reason.leader : null });
+      this.reply(op, { type: 'fail', error: result.reason.type, leader: result.reason.type === 'not_leader' ? hintOf(result.reason.leader) : null });
       return;
     }
     if (node.applied < result.index) {
       this.coreError(node, new Error(`read ready at ${result.index} but the state machine applied only ${node.applied}`));
       return;
     }
-    this.reply(op, { type: 'ok', value: node.kv.get(op.key) });
+    this.reply(op, this.serve(node, op));
+  }
+
+  /** A read the state machine refuses (a query it cannot answer) is answered as a failure, not a crash. */
+  private serve(node: SimNode, op: ClientOp): Reply {
+    try {
+      return this.workload.serve(node.sm!, op);
+    } catch (e) {
+      return { type: 'fail', error: `query_failed: ${errorText(e)}`, leader: null };
+    }
   }
 
   // ---- the network ----
@@ -866,81 +881,14 @@ export class Simulation {
 
   // ---- clients ----
 
-  private clientNext(c: number): void {
-    if (this.phase !== 'safety') return;
-    const slot = this.clients[c]!;
-    const cl = this.schedule.client;
-    const key = this.keys[this.rng.int(0, this.keys.length - 1)]!;
-    const roll = this.rng.int(0, 999);
-    const f: OpFunction = roll < cl.readPermille ? 'read' : roll < cl.readPermille + cl.casPermille ? 'cas' : 'write';
-    const id = this.nextOp++;
-    const node = slot.hint ?? this.rng.int(0, this.n - 1);
-    const from = f === 'cas' ? (slot.lastSeen.get(key) ?? null) : null;
-    const op: ClientOp = { id, client: c, process: slot.process, f, key, value: f === 'read' ? null : id, from, node, done: false };
-    this.invoke(op);
-  }
-
-  private invoke(op: ClientOp): void {
-    const value: OpValue = op.f === 'cas' ? [op.from, op.value!] : op.value;
-    if (op.f !== 'barrier') this.record({ process: op.process, type: 'invoke', f: op.f, key: op.key, value, time: this.now });
-    if (this.phase === 'safety' && this.chance(this.schedule.net.lossPermille)) this.dropped++;
-    else this.q.push(this.now + this.delay(), { k: 'clientRequest', op });
-    this.q.push(this.now + this.schedule.client.timeoutMs, { k: 'clientTimeout', op });
-  }
-
   /** Answer a client over the (lossy, in the safety phase) network. */
   private reply(op: ClientOp, reply: Reply): void {
-    if (op.f === 'barrier') return; // the barrier is watched through apply
+    if (op.barrier === true) return; // the barrier is watched through apply
     if (this.phase === 'safety' && this.chance(this.schedule.net.lossPermille)) {
       this.dropped++;
       return;
     }
     this.q.push(this.now + this.delay(), { k: 'clientReply', op, reply });
-  }
-
-  private clientReply(op: ClientOp, reply: Reply): void {
-    if (op.done || op.f === 'barrier') return;
-    op.done = true;
-    const f = op.f;
-    if (reply.type === 'ok') {
-      const value: OpValue = f === 'cas' ? [op.from, op.value!] : f === 'read' ? reply.value : op.value;
-      this.record({ process: op.process, type: 'ok', f, key: op.key, value, time: this.now });
-    } else {
-      const value: OpValue = f === 'cas' ? [op.from, op.value!] : op.value;
-      this.record({ process: op.process, type: 'fail', f, key: op.key, value, time: this.now, error: reply.error });
-    }
-    if (op.client === -1) {
-      this.finalRead = null;
-      if (reply.type === 'ok') this.finalKey++;
-      return;
-    }
-    const slot = this.clients[op.client]!;
-    if (reply.type === 'ok') {
-      slot.hint = op.node;
-      slot.lastSeen.set(op.key, f === 'read' ? reply.value : op.value);
-    } else {
-      const hinted = reply.leader === null ? null : Number(reply.leader.slice(1));
-      slot.hint = hinted !== null && hinted >= 0 && hinted < this.n ? hinted : null;
-    }
-    this.q.push(this.now + this.rng.int(0, this.schedule.client.thinkMaxMs), { k: 'clientNext', client: op.client });
-  }
-
-  private clientTimeout(op: ClientOp): void {
-    if (op.done || op.f === 'barrier') return;
-    op.done = true;
-    const f = op.f;
-    const value: OpValue = f === 'cas' ? [op.from, op.value!] : op.value;
-    this.record({ process: op.process, type: 'info', f, key: op.key, value, time: this.now, error: 'timeout' });
-    if (op.client === -1) {
-      // Jepsen: a process whose operation is in doubt never issues another.
-      this.finalRead = null;
-      this.finalProcess = this.nextProcess++;
-      return;
-    }
-    const slot = this.clients[op.client]!;
-    slot.process = this.nextProcess++;
-    slot.hint = null;
-    this.q.push(this.now + this.rng.int(0, this.schedule.client.thinkMaxMs), { k: 'clientNext', client: op.client });
   }
 
   // ---- samples ----
@@ -990,7 +938,7 @@ export class Simulation {
         this.boot(node);
       }
     }
-    this.finalProcess = this.nextProcess++;
+    this.workload.onHeal();
     this.emit({ type: 'heal', time: this.now });
     this.q.push(this.now + LIVENESS_EVERY_MS, { k: 'liveness' });
   }
@@ -1021,7 +969,8 @@ export class Simulation {
       this.emit({ type: 'stableLeader', time: this.now, node: leader.node.index, term: leader.term });
     }
     if (leader !== null && this.barrierCommitted === null && (this.barrier === null || this.now - this.barrier.proposedAt >= BARRIER_RETRY_MS)) {
-      const op: ClientOp = { id: this.nextOp++, client: -2, process: -1, f: 'barrier', key: '', value: null, from: null, node: leader.node.index, done: false };
+      const id = this.nextOp++;
+      const op: ClientOp = { id, node: leader.node.index, req: { type: 'propose', command: this.workload.barrier(id) }, done: false, barrier: true };
       this.barrier = { op, proposedAt: this.now };
       this.input(leader.node, { type: 'clientPropose', ops: [op] });
     }
@@ -1033,14 +982,9 @@ export class Simulation {
       leader.commit === leader.lastIndex &&
       this.nodes.every((x) => x.up && x.applied === leader.commit);
     if (quiet) this.converged = true;
-    if (this.converged && leader !== null && this.finalRead === null && this.finalKey < this.keys.length) {
-      const key = this.keys[this.finalKey]!;
-      const op: ClientOp = { id: this.nextOp++, client: -1, process: this.finalProcess, f: 'read', key, value: null, from: null, node: leader.node.index, done: false };
-      this.finalRead = op;
-      this.invoke(op);
-    }
+    if (this.converged && leader !== null) this.workload.finalReads(leader.node.index);
     // The end state is compared across nodes, so the run ends only at a quiet moment after the final reads.
-    const done = quiet && this.finalKey >= this.keys.length;
+    const done = quiet && this.workload.finalReadsDone();
     if (done) this.finish(true, null);
     else if (this.now - this.healAt >= CONVERGENCE_BOUND_MS) this.finish(false, this.pendingReason(leader));
   }
@@ -1058,19 +1002,22 @@ export class Simulation {
     if (!this.converged) {
       return `not converged: leader n${leader.node.index} commit ${leader.commit} last ${leader.lastIndex}; applied ${this.nodes.map((x) => `n${x.index}=${x.applied}`).join(' ')}`;
     }
-    if (this.finalKey < this.keys.length) return `final reads: ${this.finalKey} of ${this.keys.length} keys read`;
+    if (!this.workload.finalReadsDone()) return `final reads: ${this.workload.finalReadsPending()}`;
     return `not quiet after the final reads: leader n${leader.node.index} commit ${leader.commit} last ${leader.lastIndex}; applied ${this.nodes.map((x) => `n${x.index}=${x.applied}`).join(' ')}`;
   }
 
   private finish(converged: boolean, pending: string | null): void {
     this.sample();
+    const machines: { index: number; up: boolean; applied: number; machine: SimMachine }[] = [];
+    for (const x of this.nodes) if (x.sm !== null) machines.push({ index: x.index, up: x.up, applied: x.applied, machine: x.sm });
+    this.workload.finish(machines);
     this.emit({
       type: 'end',
       time: this.now,
       converged,
       pending,
-      finalReadsDone: this.finalKey >= this.keys.length,
-      nodes: this.nodes.map((x) => ({ index: x.index, applied: x.applied, state: x.kv.encode() })),
+      finalReadsDone: this.workload.finalReadsDone(),
+      nodes: this.nodes.map((x) => ({ index: x.index, applied: x.applied, state: x.sm?.state() ?? '' })),
     });
     this.phase = 'done';
   }
@@ -1112,17 +1059,24 @@ export class Simulation {
   }
 }
 
-function commandOf(op: ClientOp): KvCommand {
-  switch (op.f) {
-    case 'write':
-      return { f: 'write', key: op.key, value: op.value!, op: op.id };
-    case 'cas':
-      return { f: 'cas', key: op.key, from: op.from, to: op.value!, op: op.id };
-    case 'barrier':
-      return { f: 'barrier', op: op.id };
-    case 'read':
-      throw new Error('a read is not a command');
-  }
+function proposed(op: ClientOp): unknown {
+  if (op.req.type !== 'propose') throw new Error(`op ${op.id} is a ${op.req.type}, not a proposal`);
+  return op.req.command;
+}
+
+/** A node id's index in this simulator (n<i>), as clients keep their leader hint. */
+function hintOf(leader: NodeId | null): number | null {
+  return leader === null ? null : Number(leader.slice(1));
+}
+
+/** The Raft core's unsafe switches of a schedule (the registry's own switch goes to the registry). */
+function raftUnsafe(s: Schedule): { unsafe?: UnsafeSwitches } {
+  const u = s.unsafe;
+  if (u === undefined) return {};
+  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean } = {};
+  if (u.grantVoteWithoutLogCheck === true) out.grantVoteWithoutLogCheck = true;
+  if (u.ackBeforePersist === true) out.ackBeforePersist = true;
+  return { unsafe: out };
 }
 
 /** Run one schedule to the end and check it. */

@@ -6,6 +6,12 @@
 // "weather"); fast-check generates schedules directly (simulations/arbitrary.ts)
 // so that it can shrink a failing one. Both produce values in the same ranges
 // (SCHEDULE_LIMITS), so fast-check can also shrink a seed-derived schedule.
+//
+// A schedule names its workload (simulations/workload.ts). A key-value
+// schedule has no `workload` field (schedules printed before there was a
+// choice replay unchanged) and a `client` profile; a job registry schedule has
+// `workload: 'registry'` and a `registry` profile. Both share the fault
+// profile, which a seed derives the same way for either workload.
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { seededRng } from '../runtime/rng.js';
@@ -78,12 +84,63 @@ export interface ClientProfile {
   readonly timeoutMs: number;
 }
 
+/**
+ * The job registry workload's actors (simulations/registry-workload.ts).
+ * Clients submit (some with idempotency keys from a pool every client shares),
+ * re-submit what failed or timed out, cancel and read; one router dispatches
+ * due jobs, re-dispatches stuck ones and retries or buries failed ones;
+ * workers report start, progress and the outcome with duplicates, delays and
+ * late repeats; feed readers follow the event feed from random nodes.
+ */
+export interface RegistryProfile {
+  readonly clients: number;
+  /** A client waits uniform [0, thinkMaxMs] between operations. */
+  readonly thinkMaxMs: number;
+  /** Every actor gives up on a request after this long (outcome unknown). */
+  readonly timeoutMs: number;
+  /** Submits that carry an idempotency key, drawn from a pool of `keys` keys shared by every client. */
+  readonly keyPermille: Permille;
+  readonly keys: number;
+  /** A submit that failed or timed out is sent again with the same job id and key. */
+  readonly resubmitPermille: Permille;
+  /** Client operations that read a job it knows (get, linearizable). */
+  readonly readPermille: Permille;
+  /** Client operations that cancel a job it knows. The rest submit. */
+  readonly cancelPermille: Permille;
+  readonly workers: number;
+  /** A worker sends a report twice. */
+  readonly dupPermille: Permille;
+  /** A worker sends a report again much later, after the job has usually moved on (out of order, often stale). */
+  readonly latePermille: Permille;
+  /** A worker drops an assignment without a word, before or after starting it (a worker crash). */
+  readonly abandonPermille: Permille;
+  /** An attempt ends in fail rather than complete. */
+  readonly failPermille: Permille;
+  /** A worker starts uniform [0, startDelayMaxMs] after the assignment reaches it. */
+  readonly startDelayMaxMs: number;
+  /** The router re-dispatches a job dispatched this long ago and not started (its attempt is fenced out). */
+  readonly dispatchTimeoutMs: number;
+  /** The router reads one of its work lists this often. */
+  readonly pollMs: number;
+  /** The router proposes a command twice (a retry after a reply it did not get). */
+  readonly routerDupPermille: Permille;
+  /** Readers that follow the event feed with local reads from random nodes. */
+  readonly readers: number;
+  /** Batch entries (several commands in one log entry): a client submits 2-4 jobs at once; the router sends a poll's commands together. */
+  readonly batchPermille: Permille;
+}
+
 export interface UnsafeProfile {
   readonly grantVoteWithoutLogCheck?: boolean;
   readonly ackBeforePersist?: boolean;
+  /** Job registry (actors/job_registry/transitions.ts RegistryUnsafe): apply status changes whatever attempt they name. */
+  readonly skipAttemptCheck?: boolean;
 }
 
-export interface Schedule {
+export type WorkloadName = 'kv' | 'registry';
+export const WORKLOADS: readonly WorkloadName[] = Object.freeze(['kv', 'registry']);
+
+interface ScheduleBase {
   readonly seed: number;
   readonly nodes: 3 | 5;
   /** Length of the safety phase (faults on). The liveness phase follows. */
@@ -94,9 +151,26 @@ export interface Schedule {
   readonly diskLatencyMs: number;
   readonly net: NetProfile;
   readonly raft: RaftProfile;
-  readonly client: ClientProfile;
   readonly faults: readonly Fault[];
   readonly unsafe?: UnsafeProfile;
+}
+
+/** The key-value workload (simulations/kv-workload.ts): no `workload` field, or 'kv'. */
+export interface KvSchedule extends ScheduleBase {
+  readonly workload?: 'kv';
+  readonly client: ClientProfile;
+}
+
+/** The job registry workload (simulations/registry-workload.ts). */
+export interface RegistrySchedule extends ScheduleBase {
+  readonly workload: 'registry';
+  readonly registry: RegistryProfile;
+}
+
+export type Schedule = KvSchedule | RegistrySchedule;
+
+export function workloadOf(s: Schedule): WorkloadName {
+  return s.workload ?? 'kv';
 }
 
 /** The ranges both generators respect. */
@@ -129,6 +203,40 @@ export const SCHEDULE_LIMITS = {
   afterEffects: [1, 6],
   latencyMs: [3, 120],
   targets: [1, 3],
+} as const;
+
+/**
+ * The registry workload's ranges. Its state machine is an SQLite database whose
+ * snapshot is a page image (64 KiB empty, hundreds of KiB later): snapshots
+ * come less often and travel in bigger chunks than the key-value map's. Its
+ * actors commit tens of entries a second, so a follower cut off for a few
+ * seconds is hundreds of entries behind when the faults heal: appends carry at
+ * least 4 entries, or catching up one entry per round trip would outlast the
+ * convergence bound (the key-value workload covers the one-entry pipeline).
+ */
+export const REGISTRY_LIMITS = {
+  clients: [1, 3],
+  thinkMaxMs: [50, 400],
+  timeoutMs: [300, 1500],
+  keyPermille: [0, 800],
+  keys: [1, 8],
+  resubmitPermille: [0, 1000],
+  readPermille: [0, 400],
+  cancelPermille: [0, 200],
+  workers: [1, 4],
+  dupPermille: [0, 300],
+  latePermille: [0, 200],
+  abandonPermille: [0, 150],
+  failPermille: [0, 600],
+  startDelayMaxMs: [0, 1000],
+  dispatchTimeoutMs: [150, 1000],
+  pollMs: [20, 200],
+  routerDupPermille: [0, 100],
+  readers: [0, 2],
+  batchPermille: [0, 1000],
+  snapshotEvery: [0, 256],
+  snapshotChunkChars: [4096, 1 << 20],
+  maxEntriesPerAppend: [4, 64],
 } as const;
 
 /** The fixed settings every run shares. */
@@ -173,8 +281,57 @@ function targets(rng: Rng, n: number, max: number): Target[] {
 /**
  * Derive a whole schedule from a seed. Each seed first picks its weather (which
  * fault kinds are on, how often, how lossy the network is), then the faults.
+ * A registry schedule has the same weather and faults as the key-value one of
+ * the same seed; its own settings come from a second stream (`registry:<seed>`),
+ * so adding them changed no key-value schedule.
  */
-export function generateSchedule(seedInput: string | number, unsafe?: UnsafeProfile): Schedule {
+export function generateSchedule(seedInput: string | number, unsafe?: UnsafeProfile, workload?: 'kv'): KvSchedule;
+export function generateSchedule(seedInput: string | number, unsafe: UnsafeProfile | undefined, workload: 'registry'): RegistrySchedule;
+export function generateSchedule(seedInput: string | number, unsafe?: UnsafeProfile, workload?: WorkloadName): Schedule;
+export function generateSchedule(seedInput: string | number, unsafe?: UnsafeProfile, workload: WorkloadName = 'kv'): Schedule {
+  const kv = generateKvSchedule(seedInput, unsafe);
+  if (workload === 'kv') return kv;
+  const wr = seededRng(`registry:${kv.seed}`);
+  const { client: _client, ...base } = kv;
+  return {
+    ...base,
+    workload: 'registry',
+    raft: {
+      ...kv.raft,
+      snapshotEvery: chance(wr, 500) ? 0 : wr.int(32, REGISTRY_LIMITS.snapshotEvery[1]),
+      snapshotChunkChars: pick(wr, [4096, 65536, 1 << 20]),
+      maxEntriesPerAppend: Math.max(REGISTRY_LIMITS.maxEntriesPerAppend[0], kv.raft.maxEntriesPerAppend),
+    },
+    registry: generateRegistryProfile(wr),
+  };
+}
+
+function generateRegistryProfile(rng: Rng): RegistryProfile {
+  const R = REGISTRY_LIMITS;
+  return {
+    clients: inRange(rng, R.clients),
+    thinkMaxMs: inRange(rng, R.thinkMaxMs),
+    timeoutMs: inRange(rng, R.timeoutMs),
+    keyPermille: pick(rng, [0, 200, 500, 800]),
+    keys: inRange(rng, R.keys),
+    resubmitPermille: pick(rng, [0, 500, 1000]),
+    readPermille: inRange(rng, R.readPermille),
+    cancelPermille: pick(rng, [0, 50, 200]),
+    workers: inRange(rng, R.workers),
+    dupPermille: pick(rng, [0, 50, 300]),
+    latePermille: pick(rng, [0, 50, 200]),
+    abandonPermille: pick(rng, [0, 20, 150]),
+    failPermille: pick(rng, [0, 200, 600]),
+    startDelayMaxMs: pick(rng, [50, 300, 1000]),
+    dispatchTimeoutMs: inRange(rng, R.dispatchTimeoutMs),
+    pollMs: inRange(rng, R.pollMs),
+    routerDupPermille: pick(rng, [0, 0, 20, 100]),
+    readers: inRange(rng, R.readers),
+    batchPermille: pick(rng, [0, 200, 1000]),
+  };
+}
+
+function generateKvSchedule(seedInput: string | number, unsafe?: UnsafeProfile): KvSchedule {
   const seed = normalizeSeed(seedInput);
   const rng = seededRng(`schedule:${seed}`);
   const L = SCHEDULE_LIMITS;
@@ -268,9 +425,10 @@ export function generateSchedule(seedInput: string | number, unsafe?: UnsafeProf
 
 /** Only the switches that are on, and no `unsafe` key at all when none is (so schedules compare and shrink cleanly). */
 function normalUnsafe(u: UnsafeProfile | undefined): { unsafe?: UnsafeProfile } {
-  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean } = {};
+  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean; skipAttemptCheck?: boolean } = {};
   if (u?.grantVoteWithoutLogCheck === true) out.grantVoteWithoutLogCheck = true;
   if (u?.ackBeforePersist === true) out.ackBeforePersist = true;
+  if (u?.skipAttemptCheck === true) out.skipAttemptCheck = true;
   return Object.keys(out).length === 0 ? {} : { unsafe: out };
 }
 
@@ -301,7 +459,7 @@ const FaultSchema = Type.Union([
   Type.Object({ at: Int(0, 1e9), type: Type.Literal('transfer'), to: TargetSchema }),
 ]);
 
-export const ScheduleSchema = Type.Object({
+const baseFields = {
   seed: Int(0, 0xffffffff),
   nodes: Type.Union([Type.Literal(3), Type.Literal(5)]),
   safetyMs: Int(1, 1e8),
@@ -326,6 +484,15 @@ export const ScheduleSchema = Type.Object({
     maxEntriesPerAppend: Int(1, 1e6),
     maxInflightAppends: Int(1, 1e6),
   }),
+  faults: Type.Array(FaultSchema, { maxItems: 10_000 }),
+  unsafe: Type.Optional(
+    Type.Object({ grantVoteWithoutLogCheck: Type.Optional(Type.Boolean()), ackBeforePersist: Type.Optional(Type.Boolean()), skipAttemptCheck: Type.Optional(Type.Boolean()) }),
+  ),
+};
+
+export const KvScheduleSchema = Type.Object({
+  ...baseFields,
+  workload: Type.Optional(Type.Literal('kv')),
   client: Type.Object({
     clients: Int(0, 100),
     keys: Int(1, 100),
@@ -334,13 +501,39 @@ export const ScheduleSchema = Type.Object({
     thinkMaxMs: Int(0, 1e6),
     timeoutMs: Int(1, 1e8),
   }),
-  faults: Type.Array(FaultSchema, { maxItems: 10_000 }),
-  unsafe: Type.Optional(Type.Object({ grantVoteWithoutLogCheck: Type.Optional(Type.Boolean()), ackBeforePersist: Type.Optional(Type.Boolean()) })),
 });
 
-// Compile-time check: whatever the schema accepts is a Schedule.
-const _schemaFits = (x: Static<typeof ScheduleSchema>): Schedule => x;
-void _schemaFits;
+export const RegistryScheduleSchema = Type.Object({
+  ...baseFields,
+  workload: Type.Literal('registry'),
+  registry: Type.Object({
+    clients: Int(0, 100),
+    thinkMaxMs: Int(0, 1e6),
+    timeoutMs: Int(1, 1e8),
+    keyPermille: Int(0, 1000),
+    keys: Int(1, 1000),
+    resubmitPermille: Int(0, 1000),
+    readPermille: Int(0, 1000),
+    cancelPermille: Int(0, 1000),
+    workers: Int(1, 100),
+    dupPermille: Int(0, 1000),
+    latePermille: Int(0, 1000),
+    abandonPermille: Int(0, 1000),
+    failPermille: Int(0, 1000),
+    startDelayMaxMs: Int(0, 1e6),
+    dispatchTimeoutMs: Int(1, 1e8),
+    pollMs: Int(1, 1e6),
+    routerDupPermille: Int(0, 1000),
+    readers: Int(0, 100),
+    batchPermille: Int(0, 1000),
+  }),
+});
+
+// Compile-time check: whatever the schemas accept is a Schedule.
+const _kvSchemaFits = (x: Static<typeof KvScheduleSchema>): KvSchedule => x;
+const _registrySchemaFits = (x: Static<typeof RegistryScheduleSchema>): RegistrySchedule => x;
+void _kvSchemaFits;
+void _registrySchemaFits;
 
 export type ParseScheduleResult = { readonly ok: true; readonly schedule: Schedule } | { readonly ok: false; readonly error: string };
 
@@ -352,12 +545,20 @@ export function parseSchedule(text: string): ParseScheduleResult {
   } catch (e) {
     return { ok: false, error: `not JSON: ${e instanceof Error ? e.message : String(e)}` };
   }
-  if (!Value.Check(ScheduleSchema, v)) {
-    const first = Value.Errors(ScheduleSchema, v).First();
-    return { ok: false, error: first === undefined ? 'not a schedule' : `${first.path || '/'}: ${first.message}` };
+  // The workload field picks the schema, so an error names the field, not "expected a union".
+  if (v !== null && typeof v === 'object' && (v as { workload?: unknown }).workload === 'registry') {
+    if (!Value.Check(RegistryScheduleSchema, v)) return { ok: false, error: firstError(RegistryScheduleSchema, v) };
+    if (v.registry.readPermille + v.registry.cancelPermille > 1000) return { ok: false, error: '/registry: readPermille + cancelPermille must be at most 1000' };
+    return { ok: true, schedule: v };
   }
+  if (!Value.Check(KvScheduleSchema, v)) return { ok: false, error: firstError(KvScheduleSchema, v) };
   if (v.client.readPermille + v.client.casPermille > 1000) return { ok: false, error: '/client: readPermille + casPermille must be at most 1000' };
   return { ok: true, schedule: v };
+}
+
+function firstError(schema: typeof KvScheduleSchema | typeof RegistryScheduleSchema, v: unknown): string {
+  const first = Value.Errors(schema, v).First();
+  return first === undefined ? 'not a schedule' : `${first.path || '/'}: ${first.message}`;
 }
 
 /** How many faults of each kind a schedule holds (for summaries). */

@@ -1,7 +1,8 @@
 // State machine safety (Raft §5.4.3): no two nodes apply different entries at
 // one index; each node applies each index once, in order, per incarnation (from
 // its snapshot on); and any two snapshots of the state machine at one index,
-// taken or installed anywhere, are identical.
+// taken or installed anywhere, are identical (by the workload's fingerprint of
+// the state: the key-value map itself, the registry's statistics).
 import { type Checker, type TraceEvent, type Violation, entryId } from '../trace.js';
 
 export function stateMachineSafety(): Checker {

@@ -1,8 +1,8 @@
 // The command line as a user runs it (`npm run sim -- ...` is `tsx
 // simulations/cli.ts ...`): a seed replays exactly, --history writes the
 // documented JSON lines, a campaign on worker threads prints the one JSON
-// line, and a failing run exits with the VOPR-style code and says how to
-// replay it.
+// line, and a failing run (of either workload) exits with the VOPR-style code
+// and says how to replay it.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,5 +62,17 @@ describe('npm run sim', () => {
     const r = sim('--runs', 'many');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('usage:');
+    const w = sim('--seed', '1', '--workload', 'queue');
+    expect(w.code).toBe(2);
+    expect(w.stderr).toContain('unknown workload "queue" (one of: kv, registry)');
+  });
+
+  it('--workload registry runs the job registry, and a failure there prints a replay line that names the workload', () => {
+    const r = sim('--seed', '3', '--workload', 'registry', '--unsafe', 'skipAttemptCheck');
+    expect(r.code).toBe(129);
+    expect(r.stderr).toContain('[registry-fencing]');
+    expect(r.stderr).toContain('replay: npm run sim -- --seed 3 --workload registry --unsafe skipAttemptCheck');
+    const line = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(line).toMatchObject({ sim: 'cluster', workload: 'registry', seed: 3, ok: false, unsafe: { skipAttemptCheck: true } });
   });
 });

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { scheduleArb } from '../../simulations/arbitrary.js';
 import { runSchedule } from '../../simulations/cluster.js';
-import { type Fault, type Schedule, faultCounts, generateSchedule, normalizeSeed, parseSchedule } from '../../simulations/schedule.js';
+import { type Fault, type KvSchedule, faultCounts, generateSchedule, normalizeSeed, parseSchedule } from '../../simulations/schedule.js';
 
 /** A quiet 3-node schedule with the given faults, for scenarios. */
-function quiet(faults: Fault[], over: Partial<Schedule> = {}): Schedule {
+function quiet(faults: Fault[], over: Partial<KvSchedule> = {}): KvSchedule {
   return {
     seed: 7,
     nodes: 3,
