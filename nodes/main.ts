@@ -1,6 +1,8 @@
-// `npm start`: for now a runtime demonstration (the orchestrator node replaces it
-// in later issues). Boots a supervision tree on the real env, prints it, crashes a
-// worker to show a restart, prints the tree again, and shuts down in order.
+// `npm start`: for now a demonstration (the orchestrator node replaces it in later
+// issues). First the runtime: boots a supervision tree on the real env, prints
+// it, crashes a worker to show a restart, prints the tree again, and shuts down
+// in order. Then the job registry on a 3-node in-process cluster
+// (registry-demo.ts).
 import { parseArgs } from 'node:util';
 import {
   type Pid,
@@ -21,6 +23,7 @@ import {
   workerSpec,
 } from '../runtime/index.js';
 import { formatTree } from './format.js';
+import { runRegistryDemo } from './registry-demo.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -30,7 +33,7 @@ const { values: opts } = parseArgs({
 });
 
 if (opts.help) {
-  console.log('usage: npm start [-- --log-level debug|info|warn|error]\nBoots a demo supervision tree on the DistriQueue runtime, shows a crash and restart, and exits.');
+  console.log('usage: npm start [-- --log-level debug|info|warn|error]\nBoots a demo supervision tree on the DistriQueue runtime, shows a crash and restart, then runs jobs through a 3-node in-process registry cluster, and exits.');
   process.exit(0);
 }
 
@@ -100,6 +103,8 @@ async function main(): Promise<void> {
 
   await stopServer(rt, root.pid, 'shutdown');
   console.log(`\nshut down in reverse start order; processes left: ${rt.processes().length}`);
+
+  await runRegistryDemo(createLogger({ level: opts['log-level'] }));
 }
 
 main().catch((e: unknown) => {

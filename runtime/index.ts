@@ -1,7 +1,7 @@
 // The runtime's public surface. Application code imports from here only.
 export type { Clock, Env, Rng, TimerHandle, Timers, WallClock } from './env.js';
 export { seededRng } from './rng.js';
-export { realEnv } from './adapters/real.js';
+export { keepAlive, realEnv } from './adapters/real.js';
 export { VirtualEnv, settle } from './adapters/virtual.js';
 export * from './types.js';
 export * from './errors.js';

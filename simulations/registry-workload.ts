@@ -332,8 +332,11 @@ export class RegistryWorkload implements Workload<JobOp, RegistryNodeMachine> {
     let command: JobCommand;
     switch (job.status) {
       case 'pending':
-      case 'dispatched':
         command = { c: 'dispatch', id: job.id, at, attempt: job.attempt };
+        break;
+      case 'dispatched':
+        // Listed as overdue: the dispatch timeout passed without a start.
+        command = { c: 'redispatch', id: job.id, at, attempt: job.attempt };
         break;
       case 'running':
         // Its execution timeout passed (the list is of jobs started over a second ago; each job has its own timeout).
@@ -367,7 +370,7 @@ export class RegistryWorkload implements Workload<JobOp, RegistryNodeMachine> {
         const results = resultsOf(reply.value as EntryResult | null);
         commands.forEach((c, i) => {
           const r = results[i];
-          if (c.c === 'dispatch' && r?.type === 'ok' && r.status === 'dispatched') this.assign(c.id, r.attempt);
+          if ((c.c === 'dispatch' || c.c === 'redispatch') && r?.type === 'ok' && r.status === 'dispatched') this.assign(c.id, r.attempt);
         });
       });
     }

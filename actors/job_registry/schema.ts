@@ -60,6 +60,7 @@ const job = <C extends string, T extends Record<string, TSchema>>(c: C, fields: 
 export const CommandT = Type.Union([
   SubmitT,
   job('dispatch', { attempt: Attempt }),
+  job('redispatch', { attempt: Attempt }),
   job('start', { attempt: Attempt, worker: Worker }),
   job('progress', { attempt: Attempt, worker: Type.Optional(Worker), progress: Type.Number({ minimum: 0, maximum: 100 }) }),
   job('complete', { attempt: Attempt, worker: Type.Optional(Worker), result: Type.Optional(Type.Unknown()) }),

@@ -84,7 +84,11 @@ export function decide(job: JobHead | null, c: JobCommand, unsafe: RegistryUnsaf
   switch (c.c) {
     case 'dispatch':
       if (job.status === 'pending') return update(job, { ...job, status: 'dispatched', dispatchedAt: at, updatedAt: at }, 'dispatched');
-      // A re-dispatch after a dispatch timeout: the message may be lost, so a new attempt fences the old one out.
+      // The router proposed it again (its first answer was lost): the same dispatch, not a new attempt.
+      if (job.status === 'dispatched') return { type: 'unchanged', job };
+      return illegal(job, c.c);
+    case 'redispatch':
+      // After a dispatch timeout: the message may be lost, so a new attempt fences the old one out.
       if (job.status === 'dispatched') return update(job, { ...job, attempt: job.attempt + 1, dispatchedAt: at, updatedAt: at }, 'dispatched', { redispatch: true });
       return illegal(job, c.c);
     case 'start':

@@ -13,7 +13,7 @@ export type JobId = string & { readonly [jobIdBrand]: true };
  *   pending → dispatched → running → completed
  *                        ↘ failed → (retry: attempt + 1) pending … | dead
  *   any non-terminal → cancelled
- * `dispatched` → `dispatched` is a re-dispatch (a new attempt) after a dispatch timeout.
+ * `redispatch`: `dispatched` → `dispatched` with a new attempt, after a dispatch timeout.
  */
 export type JobStatus = 'pending' | 'dispatched' | 'running' | 'failed' | 'completed' | 'dead' | 'cancelled';
 
@@ -105,9 +105,19 @@ export interface SubmitCommand extends Base {
   readonly runAt?: number;
 }
 
-/** pending → dispatched (same attempt); dispatched → dispatched is a re-dispatch with attempt + 1. */
+/** pending → dispatched (same attempt). On a job already dispatched in this attempt: a duplicate, unchanged. */
 export interface DispatchCommand extends Base {
   readonly c: 'dispatch';
+  readonly attempt: number;
+}
+
+/**
+ * dispatched → dispatched with attempt + 1: the router gave up on the message
+ * (dispatch timeout) and sends the job again; the new attempt fences the old
+ * one out. A repeat names the old attempt and is stale, so it never stacks.
+ */
+export interface RedispatchCommand extends Base {
+  readonly c: 'redispatch';
   readonly attempt: number;
 }
 
@@ -167,7 +177,7 @@ export interface PruneCommand {
   readonly limit: number;
 }
 
-export type JobCommand = DispatchCommand | StartCommand | ProgressCommand | CompleteCommand | FailCommand | RetryCommand | DeadCommand | CancelCommand;
+export type JobCommand = DispatchCommand | RedispatchCommand | StartCommand | ProgressCommand | CompleteCommand | FailCommand | RetryCommand | DeadCommand | CancelCommand;
 
 /**
  * Many job commands in ONE log entry, applied in order, each on its own (one

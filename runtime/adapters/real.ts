@@ -36,3 +36,13 @@ export function realEnv(seed?: string | number): Env {
 export function hostTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/**
+ * Keep the host process alive until the returned function is called. Runtime
+ * timers are unref()ed, so a process whose only pending work is runtime timers
+ * (e.g. nodes linked by the in-memory transport) would otherwise exit mid-run.
+ */
+export function keepAlive(): () => void {
+  const t = setInterval(() => {}, 1 << 30);
+  return () => clearInterval(t);
+}

@@ -77,6 +77,7 @@ class Registry {
   }
 
   dispatch = (id: string, extra: Extra = {}) => this.cmd('dispatch', id, extra);
+  redispatch = (id: string, extra: Extra = {}) => this.cmd('redispatch', id, extra);
   start = (id: string, worker = 'w1', extra: Extra = {}) => this.cmd('start', id, { worker, ...extra });
   progress = (id: string, progress: number, extra: Extra = {}) => this.cmd('progress', id, { progress, ...extra });
   complete = (id: string, extra: Extra = {}) => this.cmd('complete', id, extra);
@@ -280,7 +281,8 @@ describe('the event feed', () => {
     const r = new Registry();
     r.submit('a');
     r.dispatch('a');
-    r.dispatch('a'); // re-dispatch: attempt 2
+    r.dispatch('a'); // the same dispatch proposed twice: unchanged, no event
+    r.redispatch('a'); // attempt 2
     r.fail('a', 'timeout');
     r.retry('a', T0 + 5000);
     r.dispatch('a');
@@ -627,7 +629,7 @@ describe('work queries: due and overdue', () => {
     expect(overdue('running', T0 + 100)).toEqual([]);
     // A re-dispatch restarts the dispatch clock.
     r.advance(1000);
-    r.dispatch('d1');
+    r.redispatch('d1');
     expect(overdue('dispatched', T0 + 1000)).toEqual(['d2']);
   });
 });
@@ -716,7 +718,7 @@ describe('snapshots', () => {
     r.start('b', 'w1');
     r.complete('b');
     r.dispatch('c');
-    r.dispatch('c');
+    r.redispatch('c');
     r.start('c', 'w2');
     r.progress('e', 90);
     r.fail('e', 'late');
@@ -898,7 +900,7 @@ describe('determinism', () => {
   const ids = ['a', 'b', 'c', 'd'];
   const submitArb = fc.record({ c: fc.constant('submit'), id: fc.constantFrom(...ids), type: fc.constantFrom('x', 'y'), priority: fc.integer({ min: 1, max: 15 }), idempotencyKey: fc.constantFrom('k1', 'k2', undefined), maxRetries: fc.integer({ min: 0, max: 2 }) });
   const jobCommandArb = fc.record({
-    c: fc.constantFrom('dispatch', 'start', 'progress', 'complete', 'fail', 'retry', 'dead', 'cancel'),
+    c: fc.constantFrom('dispatch', 'redispatch', 'start', 'progress', 'complete', 'fail', 'retry', 'dead', 'cancel'),
     id: fc.constantFrom(...ids),
     attempt: fc.integer({ min: 1, max: 4 }),
     worker: fc.constantFrom('w1', 'w2'),

@@ -196,7 +196,7 @@ describe('job_registry: proposing through any node', () => {
       commands: [
         { c: 'submit', id, type: 'calc', priority: 5 },
         { c: 'dispatch', id, attempt: 1 },
-        { c: 'dispatch', id, attempt: 1 }, // re-dispatch: attempt 2
+        { c: 'redispatch', id, attempt: 1 }, // after a dispatch timeout: attempt 2
         { c: 'start', id, attempt: 1, worker: 'w-old' }, // the lost attempt
         { c: 'start', id, attempt: 2, worker: 'w-new' },
         { c: 'complete', id, attempt: 2, worker: 'w-new', result: { sum: 6 } },

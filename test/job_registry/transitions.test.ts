@@ -19,7 +19,7 @@ const AT = T0 + 5_000;
 const CURRENT = 2;
 
 type JobCommandName = JobCommand['c'];
-const JOB_COMMANDS: readonly JobCommandName[] = ['dispatch', 'start', 'progress', 'complete', 'fail', 'retry', 'dead', 'cancel'];
+const JOB_COMMANDS: readonly JobCommandName[] = ['dispatch', 'redispatch', 'start', 'progress', 'complete', 'fail', 'retry', 'dead', 'cancel'];
 
 const submitCmd = (over: Partial<SubmitCommand> = {}): SubmitCommand => ({ c: 'submit', id: ID, at: T0, type: 'email', priority: 5, ...over });
 
@@ -56,6 +56,7 @@ function command(name: JobCommandName, attempt: number | undefined = CURRENT, ov
   const a = attempt ?? CURRENT;
   switch (name) {
     case 'dispatch':
+    case 'redispatch':
       return { ...base, c: name, attempt: a, ...over };
     case 'start':
       return { ...base, c: name, attempt: a, worker: 'w1', ...over };
@@ -99,7 +100,8 @@ const TABLE: Readonly<Record<JobStatus, Partial<Record<JobCommandName, Outcome>>
     cancel: { to: 'cancelled', attempt: 0, event: 'cancelled' },
   },
   dispatched: {
-    dispatch: { to: 'dispatched', attempt: 1, event: 'dispatched' },
+    dispatch: 'unchanged',
+    redispatch: { to: 'dispatched', attempt: 1, event: 'dispatched' },
     start: { to: 'running', attempt: 0, event: 'started' },
     complete: { to: 'completed', attempt: 0, event: 'completed' },
     fail: { to: 'failed', attempt: 0, event: 'failed' },
@@ -129,8 +131,8 @@ const duplicates = cells.filter((x) => x.outcome === 'unchanged');
 const illegalCells = cells.filter((x) => x.outcome === 'illegal');
 
 describe('the lifecycle table', () => {
-  it('covers every (status, command) pair: 14 transitions, 5 duplicates, 37 illegal', () => {
-    expect([legal.length, duplicates.length, illegalCells.length]).toEqual([14, 5, 37]);
+  it('covers every (status, command) pair: 14 transitions, 6 duplicates, 43 illegal', () => {
+    expect([legal.length, duplicates.length, illegalCells.length]).toEqual([14, 6, 43]);
   });
 
   it.each(legal)('$c moves a $from job to $to (attempt +$attempt, event $event)', ({ from, c, to, attempt, event }) => {
@@ -290,7 +292,7 @@ describe('fencing by attempt', () => {
 
   it('a worker that lost its job to a re-dispatch is fenced out: its start, progress and completion are stale', () => {
     const d = jobIn('dispatched');
-    const re = updated(decide(d, command('dispatch')));
+    const re = updated(decide(d, command('redispatch')));
     expect(re.job).toMatchObject({ status: 'dispatched', attempt: CURRENT + 1, dispatchedAt: AT });
     expect(re.detail).toEqual({ redispatch: true });
     for (const c of ['start', 'progress', 'complete', 'fail'] as const) {
@@ -315,7 +317,7 @@ describe('fencing by attempt', () => {
   });
 
   it('with the unsafe skipAttemptCheck switch a stale report is applied (what the simulator must catch)', () => {
-    const re = updated(decide(jobIn('dispatched'), command('dispatch'))).job;
+    const re = updated(decide(jobIn('dispatched'), command('redispatch'))).job;
     expect(updated(decide(re, command('complete', CURRENT), { skipAttemptCheck: true })).job.status).toBe('completed');
   });
 });
@@ -369,8 +371,15 @@ describe('retries', () => {
   });
 
   it('a re-dispatch is a new attempt but not a retry: the retry count stays', () => {
-    const u = updated(decide(jobIn('dispatched'), command('dispatch')));
+    const u = updated(decide(jobIn('dispatched'), command('redispatch')));
     expect([u.job.attempt, u.job.retries]).toEqual([CURRENT + 1, 1]);
+  });
+
+  it('a dispatch proposed twice (its first answer lost) is one dispatch; a repeated re-dispatch names the old attempt and is stale', () => {
+    const d = updated(decide(jobIn('pending'), command('dispatch'))).job;
+    expect(decide(d, command('dispatch'))).toEqual({ type: 'unchanged', job: d });
+    const re = updated(decide(d, command('redispatch'))).job;
+    expect(decide(re, command('redispatch', CURRENT))).toMatchObject({ type: 'reject', reason: { code: 'stale_attempt' } });
   });
 });
 

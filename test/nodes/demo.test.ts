@@ -12,6 +12,18 @@ describe('npm start demo', () => {
     expect(r.stdout).toMatch(/its supervisor restarted it as <demo@localhost\.0\.\d+> \(state back to 0\)/);
     expect(r.stdout).toContain('processes left: 0');
   });
+
+  it('then runs jobs through a 3-node registry cluster: every node holds the same end states, stale and late reports are refused', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'nodes/main.ts', '--log-level', 'silent'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/submit email-2 \(same key: the same job\) +→ \{"type":"ok","id":"email-1".*"created":false\}/);
+    expect(r.stdout).toMatch(/late worker w2 starts attempt 1 +→ rejected: stale_attempt/);
+    expect(r.stdout).toMatch(/router retries past maxRetries +→ rejected: retries_exhausted/);
+    expect(r.stdout).toMatch(/late worker report: email-1 running +→ rejected: illegal_transition/);
+    const holdings = [...r.stdout.matchAll(/^ {2}orch\d@orch\d:4369 +(.*)$/gm)].map((m) => m[1]);
+    expect(holdings).toEqual(Array(3).fill('email-1:cancelled#1  report-1:completed#1  resize-1:dead#3'));
+    expect(r.stdout).toContain('cluster stopped; state directory removed');
+  });
 });
 
 describe('formatTree', () => {

@@ -34,7 +34,7 @@ function coverage(): { checker: Checker; seen: Map<string, number> } {
       const c = x.command?.c ?? 'invalid';
       if (r?.type === 'rejected') count(r.reason.code);
       if (r?.type === 'ok') count(`${c} ${r.changed ? 'changed' : 'unchanged'}`);
-      if (c === 'dispatch' && x.before !== null && x.after !== null && x.after.attempt > x.before.attempt) count('re-dispatch');
+      if (c === 'redispatch' && x.before !== null && x.after !== null && x.after.attempt > x.before.attempt) count('re-dispatch');
     }
   };
   return { checker: { name: 'coverage', on: ['jobApply', 'feedPage', 'jobClient'], observe, failing: () => false, finish: () => [] }, seen };
