@@ -166,7 +166,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
         const j = d.job;
         this.store.insert(j, payload ?? JSON.stringify(j.payload));
         this.count(j.status, j.priority, 1);
-        this.emit({ seq, at, kind: d.event.kind, jobId: j.id, status: j.status, attempt: j.attempt, worker: j.worker, detail: d.event.detail });
+        this.emit(seq, at, d.event.kind, j.id, j.status, j.attempt, j.worker, d.event.detail);
         return { type: 'ok', id: j.id, status: j.status, attempt: j.attempt, changed: true, created: true };
       }
       case 'update': {
@@ -180,7 +180,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
         this.count(before.status, before.priority, -1);
         this.count(j.status, j.priority, 1);
         this.measure(before, j);
-        this.emit({ seq, at, kind: d.event.kind, jobId: j.id, status: j.status, attempt: j.attempt, worker: j.worker, detail: d.event.detail });
+        this.emit(seq, at, d.event.kind, j.id, j.status, j.attempt, j.worker, d.event.detail);
         return { type: 'ok', id: j.id, status: j.status, attempt: j.attempt, changed: true };
       }
       default: {
@@ -196,7 +196,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
     const events = this.store.pruneEvents(c.before, c.limit);
     if (events.through > 0) this.counters.eventsFloor = events.through;
     if (jobs.removed.length > 0 || events.removed > 0) {
-      this.emit({ seq, at: c.at, kind: 'pruned', jobId: null, status: null, attempt: null, worker: null, detail: { jobs: jobs.removed.length, events: events.removed, before: c.before } });
+      this.emit(seq, c.at, 'pruned', null, null, null, null, { jobs: jobs.removed.length, events: events.removed, before: c.before });
     }
     return { type: 'pruned', jobs: jobs.removed.length, events: events.removed, more: jobs.more || events.more };
   }
@@ -223,8 +223,13 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
     }
   }
 
-  private emit(draft: Omit<JobEvent, 'n'>): void {
-    const e: JobEvent = { ...draft, n: this.eventN++ };
+  /**
+   * The event is built here, as one literal: every event then shares one
+   * hidden class (an object spread gave each its own, so reading one was a
+   * property-lookup miss every time).
+   */
+  private emit(seq: number, at: number, kind: JobEvent['kind'], jobId: JobEvent['jobId'], status: JobEvent['status'], attempt: number | null, worker: string | null, detail: JobEvent['detail']): void {
+    const e: JobEvent = { seq, n: this.eventN++, at, kind, jobId, status, attempt, worker, detail };
     this.store.event(e);
     if (this.batched !== null) this.batched.push(e);
     else this.onEvents?.([e]);

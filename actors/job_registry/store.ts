@@ -45,8 +45,8 @@ CREATE INDEX jobs_created ON jobs(created_at, id);
 CREATE INDEX jobs_status ON jobs(status, created_at, id);
 CREATE INDEX jobs_type ON jobs(type, created_at, id);
 CREATE INDEX jobs_priority ON jobs(priority, created_at, id);
-CREATE INDEX jobs_worker ON jobs(worker, created_at, id);
-CREATE INDEX jobs_finished ON jobs(finished_at, id);
+CREATE INDEX jobs_worker ON jobs(worker, created_at, id) WHERE worker IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs(finished_at, id) WHERE finished_at IS NOT NULL;
 CREATE TABLE events (
   seq INTEGER NOT NULL,
   n INTEGER NOT NULL,
@@ -115,14 +115,30 @@ const MUTABLE: readonly (readonly [keyof JobHead & keyof Job, string])[] = [
   ['finishedAt', 'finished_at'],
 ];
 
+/** In an update mask: find the row by id (a job not in the cache), not by rowid. */
+const BY_ID = 1 << MUTABLE.length;
+
+/** A cached live job: its head and its row. */
+interface Cached {
+  head: JobHead;
+  readonly rowid: number;
+}
+
+const EVENT_COLS = 9;
+/** Events per multi-row INSERT (EVENT_ROWS × EVENT_COLS bound values, far below SQLite's limit of 32,766). */
+const EVENT_ROWS = 64;
+
 /** Every column but the payload and metadata, which no transition reads or changes. */
 const HEAD_COLS =
   'id, type, priority, status, attempt, retries, max_retries, timeout_s, worker, progress, result, error, idem_key, parent_id, created_at, updated_at, run_at, dispatched_at, started_at, finished_at';
 
 type HeadRow = [string, string, number, string, number, number, number, number, string | null, number | null, string | null, string | null, string | null, string | null, number, number, number, number | null, number | null, number | null];
 
+/** HEAD_COLS and then the rowid. */
+type HeadRowid = [...HeadRow, number];
+
 /** A raw (positional) row of HEAD_COLS: better-sqlite3 builds an array far faster than a 20-key object. */
-function toHead(r: HeadRow): JobHead {
+function toHead(r: HeadRow | HeadRowid): JobHead {
   return {
     id: r[0] as JobId,
     type: r[1],
@@ -144,6 +160,32 @@ function toHead(r: HeadRow): JobHead {
     dispatchedAt: r[17],
     startedAt: r[18],
     finishedAt: r[19],
+  };
+}
+
+/** A job's head, as toHead builds it (the same hidden class, so the transitions' reads stay monomorphic). */
+function headOf(j: Job): JobHead {
+  return {
+    id: j.id,
+    type: j.type,
+    priority: j.priority,
+    status: j.status,
+    attempt: j.attempt,
+    retries: j.retries,
+    maxRetries: j.maxRetries,
+    timeoutS: j.timeoutS,
+    worker: j.worker,
+    progress: j.progress,
+    result: j.result,
+    error: j.error,
+    idempotencyKey: j.idempotencyKey,
+    parentId: j.parentId,
+    createdAt: j.createdAt,
+    updatedAt: j.updatedAt,
+    runAt: j.runAt,
+    dispatchedAt: j.dispatchedAt,
+    startedAt: j.startedAt,
+    finishedAt: j.finishedAt,
   };
 }
 
@@ -186,34 +228,6 @@ function toEvent(r: EventRow): JobEvent {
     worker: r.worker,
     detail: r.detail === null ? null : (JSON.parse(r.detail) as JobEvent['detail']),
   };
-}
-
-/** The positional parameters of the upsert, in column order. */
-function jobParams(j: Job, payload: string, result: string | null): unknown[] {
-  return [
-    j.id,
-    j.type,
-    j.priority,
-    payload,
-    j.status,
-    j.attempt,
-    j.retries,
-    j.maxRetries,
-    j.timeoutS,
-    j.worker,
-    j.progress,
-    result,
-    j.error,
-    j.idempotencyKey,
-    JSON.stringify(j.metadata),
-    j.parentId,
-    j.createdAt,
-    j.updatedAt,
-    j.runAt,
-    j.dispatchedAt,
-    j.startedAt,
-    j.finishedAt,
-  ];
 }
 
 /** A list cursor: the sort key of the last row returned, opaque to callers. */
@@ -259,7 +273,6 @@ export class RegistryStore {
     headByKey: Stmt;
     activeHeads: Stmt;
     insert: Stmt;
-    event: Stmt;
     events: Stmt;
     entryRest: Stmt;
     due: Stmt;
@@ -275,12 +288,27 @@ export class RegistryStore {
   };
   private readonly lists = new Map<string, Stmt>();
   /**
-   * The heads of live (non-terminal) jobs, at most maxCachedJobs: every
-   * transition reads the job first, and a Map hit costs a fraction of a
-   * SQLite point query. Terminal jobs are read from SQLite (late reports only).
+   * The heads of live (non-terminal) jobs, at most maxCachedJobs, with their
+   * rowids: every transition reads the job first, and a Map hit costs a
+   * fraction of a SQLite point query; the update then finds the row by rowid,
+   * not through the id index. Terminal jobs are read from SQLite (late reports
+   * only). The rowids are stable: jobs is never VACUUMed, and a cached (live)
+   * job is never deleted.
    */
-  private readonly active = new Map<string, JobHead>();
+  private readonly active = new Map<string, Cached>();
+  /** UPDATE statements by the mask of columns they set (bit 12: by id instead of rowid). */
   private readonly updates = new Map<number, Stmt>();
+  /**
+   * Inside a transaction, the events' column values (EVENT_COLS per event),
+   * written as multi-row INSERTs when the transaction ends or before anything
+   * reads or deletes events: one statement per EVENT_ROWS events instead of
+   * one per event (a statement's fixed cost in better-sqlite3 is several
+   * times SQLite's cost to append the row).
+   */
+  private readonly pending: unknown[] = [];
+  private inTransaction = false;
+  /** Multi-row event INSERTs by number of rows. */
+  private readonly eventInserts = new Map<number, Stmt>();
 
   constructor(private readonly maxCachedJobs = DEFAULT_MAX_CACHED_JOBS) {
     this.db = RegistryStore.open(null);
@@ -302,23 +330,24 @@ export class RegistryStore {
       'id, type, priority, payload, status, attempt, retries, max_retries, timeout_s, worker, progress, result, error, idem_key, metadata, parent_id, created_at, updated_at, run_at, dispatched_at, started_at, finished_at';
     this.lists.clear();
     this.updates.clear();
+    this.eventInserts.clear();
     this.st = {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
-      head: db.prepare(`SELECT ${HEAD_COLS} FROM jobs WHERE id = ?`).raw(true),
+      head: db.prepare(`SELECT ${HEAD_COLS}, rowid FROM jobs WHERE id = ?`).raw(true),
       byKey: db.prepare('SELECT * FROM jobs WHERE idem_key = ?'),
       headByKey: db.prepare(`SELECT ${HEAD_COLS} FROM jobs WHERE idem_key = ?`).raw(true),
-      activeHeads: db.prepare(`SELECT ${HEAD_COLS} FROM jobs WHERE status NOT IN ('completed', 'dead', 'cancelled') LIMIT ?`).raw(true),
+      activeHeads: db.prepare(`SELECT ${HEAD_COLS}, rowid FROM jobs WHERE status IN ('pending', 'dispatched', 'running', 'failed') LIMIT ?`).raw(true),
       insert: db.prepare(`INSERT INTO jobs (${cols}) VALUES (${cols.split(',').map(() => '?').join(', ')})`),
-      event: db.prepare('INSERT INTO events (seq, n, at, kind, job_id, status, attempt, worker, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       events: db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq, n LIMIT ?'),
       entryRest: db.prepare('SELECT * FROM events WHERE seq = ? AND n > ? ORDER BY n'),
       // These walk jobs_status (oldest first): the pending, dispatched and running sets are what is in flight.
       due: db.prepare("SELECT * FROM jobs WHERE status = 'pending' AND run_at <= ? ORDER BY created_at, id LIMIT ?"),
       overdueDispatched: db.prepare("SELECT * FROM jobs WHERE status = 'dispatched' AND dispatched_at < ? ORDER BY created_at, id LIMIT ?"),
       overdueRunning: db.prepare("SELECT * FROM jobs WHERE status = 'running' AND started_at < ? ORDER BY created_at, id LIMIT ?"),
-      completedSince: db.prepare("SELECT count(*) AS n FROM jobs WHERE finished_at >= ? AND status = 'completed'"),
-      prunable: db.prepare("SELECT id, status, priority FROM jobs WHERE finished_at < ? AND status IN ('completed', 'dead', 'cancelled') ORDER BY finished_at, id LIMIT ?"),
-      deleteJob: db.prepare('DELETE FROM jobs WHERE id = ?'),
+      // Named: without statistics SQLite takes jobs_status for these and walks every completed job.
+      completedSince: db.prepare("SELECT count(*) AS n FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? AND status = 'completed'"),
+      prunable: db.prepare("SELECT rowid, status, priority FROM jobs INDEXED BY jobs_finished WHERE finished_at < ? AND status IN ('completed', 'dead', 'cancelled') ORDER BY finished_at, id LIMIT ?").raw(true),
+      deleteJob: db.prepare('DELETE FROM jobs WHERE rowid = ?'),
       oldestEvents: db.prepare('SELECT seq, at FROM events ORDER BY seq, n LIMIT ?'),
       deleteEvents: db.prepare('DELETE FROM events WHERE seq <= ?'),
       metaGet: db.prepare('SELECT v FROM meta WHERE k = ?'),
@@ -330,63 +359,170 @@ export class RegistryStore {
 
   /** Run `fn` as one transaction (one batch of committed entries). */
   transaction(fn: () => void): void {
-    this.db.transaction(fn)();
+    if (this.inTransaction) return fn();
+    this.db.transaction(() => {
+      this.inTransaction = true;
+      try {
+        fn();
+        this.flushEvents();
+      } finally {
+        // On a throw SQLite rolls the transaction back, and the unwritten events go with it.
+        this.inTransaction = false;
+        this.pending.length = 0;
+      }
+    })();
   }
 
   /** `payload`: the job's payload as JSON text (the machine has it already, to bound its size). */
   insert(j: Job, payload: string): void {
-    this.st.insert.run(jobParams(j, payload, j.result === null ? null : JSON.stringify(j.result)));
-    this.cache(j);
-  }
-
-  /** Keep a live job's head in memory (bounded); a terminal one leaves. Only speed depends on it, never a result. */
-  private cache(j: JobHead): void {
-    if (isTerminal(j.status)) this.active.delete(j.id);
-    else if (this.active.size < this.maxCachedJobs || this.active.has(j.id)) {
-      const { payload: _p, metadata: _m, ...head } = j as Job;
-      this.active.set(j.id, head);
-    }
+    const info = this.st.insert.run(
+      j.id,
+      j.type,
+      j.priority,
+      payload,
+      j.status,
+      j.attempt,
+      j.retries,
+      j.maxRetries,
+      j.timeoutS,
+      j.worker,
+      j.progress,
+      j.result === null ? null : JSON.stringify(j.result),
+      j.error,
+      j.idempotencyKey,
+      JSON.stringify(j.metadata),
+      j.parentId,
+      j.createdAt,
+      j.updatedAt,
+      j.runAt,
+      j.dispatchedAt,
+      j.startedAt,
+      j.finishedAt,
+    );
+    if (!isTerminal(j.status) && this.active.size < this.maxCachedJobs) this.active.set(j.id, { head: headOf(j), rowid: Number(info.lastInsertRowid) });
   }
 
   /**
    * Write what changed between `before` and `j` (`result`: j's result as JSON
    * text, or null). Only the changed columns are SET, so SQLite touches only
    * the indexes over them (a start rewrites 3 indexes, not 10); the statement
-   * for each set of columns is prepared once.
+   * for each set of columns is prepared once. The comparisons are written out
+   * (not a loop over field names) so each is a plain property load.
    */
   update(before: JobHead, j: JobHead, result: string | null): void {
     let mask = 0;
-    const params: unknown[] = [];
-    for (let i = 0; i < MUTABLE.length; i++) {
-      const [field] = MUTABLE[i]!;
-      if (before[field] !== j[field]) {
-        mask |= 1 << i;
-        params.push(field === 'result' ? result : j[field]);
-      }
+    const p: unknown[] = [];
+    if (before.status !== j.status) {
+      mask |= 1 << 0;
+      p.push(j.status);
     }
-    this.cache(j);
-    if (mask === 0) return;
+    if (before.attempt !== j.attempt) {
+      mask |= 1 << 1;
+      p.push(j.attempt);
+    }
+    if (before.retries !== j.retries) {
+      mask |= 1 << 2;
+      p.push(j.retries);
+    }
+    if (before.worker !== j.worker) {
+      mask |= 1 << 3;
+      p.push(j.worker);
+    }
+    if (before.progress !== j.progress) {
+      mask |= 1 << 4;
+      p.push(j.progress);
+    }
+    if (before.result !== j.result) {
+      mask |= 1 << 5;
+      p.push(result);
+    }
+    if (before.error !== j.error) {
+      mask |= 1 << 6;
+      p.push(j.error);
+    }
+    if (before.updatedAt !== j.updatedAt) {
+      mask |= 1 << 7;
+      p.push(j.updatedAt);
+    }
+    if (before.runAt !== j.runAt) {
+      mask |= 1 << 8;
+      p.push(j.runAt);
+    }
+    if (before.dispatchedAt !== j.dispatchedAt) {
+      mask |= 1 << 9;
+      p.push(j.dispatchedAt);
+    }
+    if (before.startedAt !== j.startedAt) {
+      mask |= 1 << 10;
+      p.push(j.startedAt);
+    }
+    if (before.finishedAt !== j.finishedAt) {
+      mask |= 1 << 11;
+      p.push(j.finishedAt);
+    }
+    const cached = this.active.get(j.id);
+    if (mask !== 0) {
+      if (cached !== undefined) p.push(cached.rowid);
+      else {
+        mask |= BY_ID;
+        p.push(j.id);
+      }
+      this.updateStmt(mask).run(...p);
+    }
+    if (cached === undefined) return;
+    if (isTerminal(j.status)) this.active.delete(j.id);
+    else cached.head = j;
+  }
+
+  private updateStmt(mask: number): Stmt {
     let st = this.updates.get(mask);
     if (st === undefined) {
       const sets = MUTABLE.filter((_, i) => (mask & (1 << i)) !== 0).map(([, col]) => `${col} = ?`);
-      st = this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`);
+      st = this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE ${(mask & BY_ID) === 0 ? 'rowid' : 'id'} = ?`);
       this.updates.set(mask, st);
     }
-    params.push(j.id);
-    st.run(params);
+    return st;
   }
 
   event(e: JobEvent): void {
-    this.st.event.run(e.seq, e.n, e.at, e.kind, e.jobId, e.status, e.attempt, e.worker, e.detail === null ? null : JSON.stringify(e.detail));
+    const detail = e.detail === null ? null : JSON.stringify(e.detail);
+    if (!this.inTransaction) {
+      this.eventStmt(1).run(e.seq, e.n, e.at, e.kind, e.jobId, e.status, e.attempt, e.worker, detail);
+      return;
+    }
+    const p = this.pending;
+    p.push(e.seq, e.n, e.at, e.kind, e.jobId, e.status, e.attempt, e.worker, detail);
+    if (p.length === EVENT_ROWS * EVENT_COLS) this.flushEvents();
+  }
+
+  /** Write the pending events (see `pending`), in order. */
+  private flushEvents(): void {
+    const p = this.pending;
+    if (p.length === 0) return;
+    this.eventStmt(p.length / EVENT_COLS).run(...p);
+    p.length = 0;
+  }
+
+  private eventStmt(rows: number): Stmt {
+    let st = this.eventInserts.get(rows);
+    if (st === undefined) {
+      st = this.db.prepare(`INSERT INTO events (seq, n, at, kind, job_id, status, attempt, worker, detail) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`);
+      this.eventInserts.set(rows, st);
+    }
+    return st;
   }
 
   /** Terminal jobs finished before `before`, oldest first, at most `limit`; deleted. */
   pruneJobs(before: number, limit: number): { readonly removed: readonly { status: JobStatus; priority: number }[]; readonly more: boolean } {
-    const rows = this.st.prunable.all(before, limit + 1) as { id: string; status: JobStatus; priority: number }[];
+    const rows = this.st.prunable.all(before, limit + 1) as [number, JobStatus, number][];
     const more = rows.length > limit;
     if (more) rows.pop();
-    for (const r of rows) this.st.deleteJob.run(r.id);
-    return { removed: rows, more };
+    const removed: { status: JobStatus; priority: number }[] = [];
+    for (const [rowid, status, priority] of rows) {
+      this.st.deleteJob.run(rowid);
+      removed.push({ status, priority });
+    }
+    return { removed, more };
   }
 
   /**
@@ -396,6 +532,7 @@ export class RegistryStore {
    * where it starts. Returns the seq of the last entry removed (0 when none).
    */
   pruneEvents(before: number, limit: number): { readonly removed: number; readonly through: number; readonly more: boolean } {
+    this.flushEvents();
     const rows = this.st.oldestEvents.all(limit + 1) as { seq: number; at: number }[];
     let n = 0;
     while (n < rows.length && n < limit && rows[n]!.at < before) n++;
@@ -419,9 +556,13 @@ export class RegistryStore {
   /** A job without its payload and metadata: all a transition needs, and cheaper to read. */
   head(id: string): JobHead | null {
     const cached = this.active.get(id);
-    if (cached !== undefined) return cached;
-    const r = this.st.head.get(id) as HeadRow | undefined;
-    return r === undefined ? null : toHead(r);
+    if (cached !== undefined) return cached.head;
+    const r = this.st.head.get(id) as HeadRowid | undefined;
+    if (r === undefined) return null;
+    const head = toHead(r);
+    // Read from SQLite: a live job evicted by a full cache, or one restored from a snapshot past the cache's bound.
+    if (!isTerminal(head.status) && this.active.size < this.maxCachedJobs) this.active.set(id, { head, rowid: r[20] });
+    return head;
   }
 
   headByKey(key: string): JobHead | null {
@@ -444,6 +585,7 @@ export class RegistryStore {
    * page that would end inside an entry is completed with the rest of it).
    */
   events(after: number, limit: number): JobEvent[] {
+    this.flushEvents();
     const rows = this.st.events.all(after, limit) as EventRow[];
     const last = rows[rows.length - 1];
     if (rows.length === limit && last !== undefined) rows.push(...(this.st.entryRest.all(last.seq, last.n) as EventRow[]));
@@ -530,7 +672,8 @@ export class RegistryStore {
     this.db = next;
     this.prepare();
     this.active.clear();
-    for (const r of this.st.activeHeads.all(this.maxCachedJobs) as HeadRow[]) this.active.set(r[0], toHead(r));
+    this.pending.length = 0;
+    for (const r of this.st.activeHeads.all(this.maxCachedJobs) as HeadRowid[]) this.active.set(r[0], { head: toHead(r), rowid: r[20] });
   }
 
   close(): void {
