@@ -19,14 +19,14 @@ import { registryMonotonic } from './registry-monotonic.js';
 import { stateMachineSafety } from './state-machine-safety.js';
 
 /** The key-value workload's checkers: Raft's, linearizability, liveness and core errors. */
+/** The Raft invariants every workload is checked against. */
+function raftCheckers(view: ClusterView): Checker[] {
+  return [electionSafety(), leaderAppendOnly(), logMatching(), leaderCompleteness(), stateMachineSafety(), durability(view)];
+}
+
 export function allCheckers(view: ClusterView): Checker[] {
   return [
-    electionSafety(),
-    leaderAppendOnly(),
-    logMatching(),
-    leaderCompleteness(),
-    stateMachineSafety(),
-    durability(view),
+    ...raftCheckers(view),
     linearizability(),
     liveness(view),
     coreErrors(),
@@ -36,12 +36,7 @@ export function allCheckers(view: ClusterView): Checker[] {
 /** The job registry workload's checkers: Raft's, the registry's invariants, liveness and core errors. */
 export function registryCheckers(view: ClusterView): Checker[] {
   return [
-    electionSafety(),
-    leaderAppendOnly(),
-    logMatching(),
-    leaderCompleteness(),
-    stateMachineSafety(),
-    durability(view),
+    ...raftCheckers(view),
     registryAcknowledged(),
     registryIdempotency(),
     registryMonotonic(),

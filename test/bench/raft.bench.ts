@@ -15,7 +15,6 @@
 // Prints one JSON line; kills every child at the end.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,6 +24,7 @@ import type { LoadRequest, LoadResult } from './raft-node.js';
 import { realEnv } from '../../runtime/index.js';
 import { Distribution } from '../../runtime/dist/node.js';
 import { wsTransport } from '../../runtime/dist/ws.js';
+import { freePort } from './ports.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cookie = 'raft-bench-cookie';
@@ -42,18 +42,6 @@ const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
 
 /** A command about the size of a job submission. */
 const command = (n: number): unknown => ({ type: 'submit', id: `job-${n}`, jobType: 'email', priority: 'high', payload: { to: 'user@example.com', n } });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Member {
   readonly node: string;

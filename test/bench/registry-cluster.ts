@@ -8,7 +8,6 @@
 // majority and applied on the leader).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,22 +18,11 @@ import { type FsmStatus, fsmAt } from '../../actors/raft/fsm.js';
 import { realEnv } from '../../runtime/index.js';
 import { Distribution } from '../../runtime/dist/node.js';
 import { wsTransport } from '../../runtime/dist/ws.js';
+import { freePort } from './ports.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = (): number => performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ClusterBenchOptions {
   /** Full lifecycles to run (4 commands each). */
