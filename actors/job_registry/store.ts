@@ -12,7 +12,7 @@
 // the log on every start. So it lives in memory (SQLite's `:memory:`), with
 // no fsync and no journal file; a snapshot is SQLite's own page image of it.
 import Database from 'better-sqlite3';
-import type { EventsPage, Job, JobEvent, JobHead, JobId, JobStatus, ListFilter, ListPage } from './types.js';
+import type { EventKind, EventsPage, Job, JobEvent, JobHead, JobId, JobStatus, ListFilter, ListPage } from './types.js';
 import { isTerminal } from './types.js';
 
 const SCHEMA = `
@@ -21,7 +21,7 @@ CREATE TABLE jobs (
   type TEXT NOT NULL,
   priority INTEGER NOT NULL,
   payload TEXT NOT NULL,
-  status TEXT NOT NULL,
+  status INTEGER NOT NULL,
   attempt INTEGER NOT NULL,
   retries INTEGER NOT NULL,
   max_retries INTEGER NOT NULL,
@@ -42,18 +42,18 @@ CREATE TABLE jobs (
 );
 CREATE UNIQUE INDEX jobs_idem ON jobs(idem_key) WHERE idem_key IS NOT NULL;
 CREATE INDEX jobs_created ON jobs(created_at, id);
-CREATE INDEX jobs_status ON jobs(status, created_at, id);
-CREATE INDEX jobs_type ON jobs(type, created_at, id);
-CREATE INDEX jobs_priority ON jobs(priority, created_at, id);
-CREATE INDEX jobs_worker ON jobs(worker, created_at, id) WHERE worker IS NOT NULL;
+CREATE INDEX jobs_status ON jobs(status, created_at, id, type, priority, worker);
+CREATE INDEX jobs_type ON jobs(type, created_at, id, priority);
+CREATE INDEX jobs_priority ON jobs(priority, created_at, id, type);
+CREATE INDEX jobs_worker ON jobs(worker, created_at, id, type, priority) WHERE worker IS NOT NULL;
 CREATE INDEX jobs_finished ON jobs(finished_at, id) WHERE finished_at IS NOT NULL;
 CREATE TABLE events (
   seq INTEGER NOT NULL,
   n INTEGER NOT NULL,
   at INTEGER NOT NULL,
-  kind TEXT NOT NULL,
+  kind INTEGER NOT NULL,
   job_id TEXT,
-  status TEXT,
+  status INTEGER,
   attempt INTEGER,
   worker TEXT,
   detail TEXT,
@@ -67,7 +67,7 @@ interface JobRow {
   type: string;
   priority: number;
   payload: string;
-  status: string;
+  status: number;
   attempt: number;
   retries: number;
   max_retries: number;
@@ -91,12 +91,84 @@ interface EventRow {
   seq: number;
   n: number;
   at: number;
-  kind: string;
+  kind: number;
   job_id: string | null;
-  status: string | null;
+  status: number | null;
   attempt: number | null;
   worker: string | null;
   detail: string | null;
+}
+
+/**
+ * How a status and an event kind are stored: as small integers, which bind
+ * and compare in SQLite for a fraction of the cost of text (jobs_status is
+ * rewritten by every transition; every event carries both). These numbers
+ * are in every snapshot: never renumber one, only add.
+ */
+const STATUS_CODES: Readonly<Record<JobStatus, number>> = Object.freeze({ pending: 0, dispatched: 1, running: 2, failed: 3, completed: 4, dead: 5, cancelled: 6 });
+const KIND_CODES: Readonly<Record<EventKind, number>> = Object.freeze({
+  submitted: 0,
+  dispatched: 1,
+  started: 2,
+  progress: 3,
+  completed: 4,
+  failed: 5,
+  retry_scheduled: 6,
+  dead: 7,
+  cancelled: 8,
+  pruned: 9,
+});
+const names = <K extends string>(codes: Readonly<Record<K, number>>): readonly K[] => {
+  const out: K[] = [];
+  for (const [k, v] of Object.entries(codes) as [K, number][]) out[v] = k;
+  return Object.freeze(out);
+};
+const STATUS_NAMES = names(STATUS_CODES);
+const KIND_NAMES = names(KIND_CODES);
+
+// A switch, not STATUS_CODES[s]: a keyed load by many different names is a megamorphic lookup.
+function statusCode(s: JobStatus): number {
+  switch (s) {
+    case 'pending':
+      return STATUS_CODES.pending;
+    case 'dispatched':
+      return STATUS_CODES.dispatched;
+    case 'running':
+      return STATUS_CODES.running;
+    case 'failed':
+      return STATUS_CODES.failed;
+    case 'completed':
+      return STATUS_CODES.completed;
+    case 'dead':
+      return STATUS_CODES.dead;
+    case 'cancelled':
+      return STATUS_CODES.cancelled;
+  }
+}
+
+function kindCode(k: EventKind): number {
+  switch (k) {
+    case 'submitted':
+      return KIND_CODES.submitted;
+    case 'dispatched':
+      return KIND_CODES.dispatched;
+    case 'started':
+      return KIND_CODES.started;
+    case 'progress':
+      return KIND_CODES.progress;
+    case 'completed':
+      return KIND_CODES.completed;
+    case 'failed':
+      return KIND_CODES.failed;
+    case 'retry_scheduled':
+      return KIND_CODES.retry_scheduled;
+    case 'dead':
+      return KIND_CODES.dead;
+    case 'cancelled':
+      return KIND_CODES.cancelled;
+    case 'pruned':
+      return KIND_CODES.pruned;
+  }
 }
 
 /** The columns a transition can change, with the Job field each holds. */
@@ -118,10 +190,150 @@ const MUTABLE: readonly (readonly [keyof JobHead & keyof Job, string])[] = [
 /** In an update mask: find the row by id (a job not in the cache), not by rowid. */
 const BY_ID = 1 << MUTABLE.length;
 
-/** A cached live job: its head and its row. */
-interface Cached {
+/** A job held in memory (see RegistryStore.jobs). */
+interface Entry {
+  /** The job now. */
   head: JobHead;
-  readonly rowid: number;
+  /** The job as its row in SQLite holds it; null: not inserted yet. */
+  sql: JobHead | null;
+  /** 0 until known (inserted, or read). */
+  rowid: number;
+  /** The payload and metadata as JSON text, until inserted. */
+  payload: string;
+  metadata: string;
+  /** head.result as JSON text (null for null). */
+  result: string | null;
+  /** Counts against maxCachedJobs, and stays after the transaction while live. */
+  cached: boolean;
+  /** In RegistryStore.dirty. */
+  dirty: boolean;
+}
+
+/** Rows per multi-row job INSERT or UPDATE (22 × 64 bound values, far below SQLite's limit of 32,766). */
+const JOB_ROWS = 64;
+
+/** The jobs columns in INSERT order (insertRow binds them). */
+const JOB_INSERT_COLS = [
+  'id',
+  'type',
+  'priority',
+  'payload',
+  'status',
+  'attempt',
+  'retries',
+  'max_retries',
+  'timeout_s',
+  'worker',
+  'progress',
+  'result',
+  'error',
+  'idem_key',
+  'metadata',
+  'parent_id',
+  'created_at',
+  'updated_at',
+  'run_at',
+  'dispatched_at',
+  'started_at',
+  'finished_at',
+];
+
+function insertRow(p: unknown[], e: Entry): void {
+  const j = e.head;
+  p.push(
+    j.id,
+    j.type,
+    j.priority,
+    e.payload,
+    statusCode(j.status),
+    j.attempt,
+    j.retries,
+    j.maxRetries,
+    j.timeoutS,
+    j.worker,
+    j.progress,
+    e.result,
+    j.error,
+    j.idempotencyKey,
+    e.metadata,
+    j.parentId,
+    j.createdAt,
+    j.updatedAt,
+    j.runAt,
+    j.dispatchedAt,
+    j.startedAt,
+    j.finishedAt,
+  );
+}
+
+/**
+ * Push the values of the columns that differ between `was` and `now` (in
+ * MUTABLE's order; `result`: now's result as JSON text) and return their
+ * mask. Written out, not a loop over field names, so each is a plain
+ * property load.
+ */
+function changedColumns(was: JobHead, now: JobHead, result: string | null, p: unknown[]): number {
+  let mask = 0;
+  if (was.status !== now.status) {
+    mask |= 1 << 0;
+    p.push(statusCode(now.status));
+  }
+  if (was.attempt !== now.attempt) {
+    mask |= 1 << 1;
+    p.push(now.attempt);
+  }
+  if (was.retries !== now.retries) {
+    mask |= 1 << 2;
+    p.push(now.retries);
+  }
+  if (was.worker !== now.worker) {
+    mask |= 1 << 3;
+    p.push(now.worker);
+  }
+  if (was.progress !== now.progress) {
+    mask |= 1 << 4;
+    p.push(now.progress);
+  }
+  if (was.result !== now.result) {
+    mask |= 1 << 5;
+    p.push(result);
+  }
+  if (was.error !== now.error) {
+    mask |= 1 << 6;
+    p.push(now.error);
+  }
+  if (was.updatedAt !== now.updatedAt) {
+    mask |= 1 << 7;
+    p.push(now.updatedAt);
+  }
+  if (was.runAt !== now.runAt) {
+    mask |= 1 << 8;
+    p.push(now.runAt);
+  }
+  if (was.dispatchedAt !== now.dispatchedAt) {
+    mask |= 1 << 9;
+    p.push(now.dispatchedAt);
+  }
+  if (was.startedAt !== now.startedAt) {
+    mask |= 1 << 10;
+    p.push(now.startedAt);
+  }
+  if (was.finishedAt !== now.finishedAt) {
+    mask |= 1 << 11;
+    p.push(now.finishedAt);
+  }
+  return mask;
+}
+
+/** Cover `total` items in chunks of at most `max`, largest first, each a power of two (so few statement shapes). */
+function inChunks(total: number, max: number, fn: (from: number, n: number) => void): void {
+  let from = 0;
+  while (from < total) {
+    let n = max;
+    while (n > total - from) n >>= 1;
+    fn(from, n);
+    from += n;
+  }
 }
 
 const EVENT_COLS = 9;
@@ -132,7 +344,7 @@ const EVENT_ROWS = 64;
 const HEAD_COLS =
   'id, type, priority, status, attempt, retries, max_retries, timeout_s, worker, progress, result, error, idem_key, parent_id, created_at, updated_at, run_at, dispatched_at, started_at, finished_at';
 
-type HeadRow = [string, string, number, string, number, number, number, number, string | null, number | null, string | null, string | null, string | null, string | null, number, number, number, number | null, number | null, number | null];
+type HeadRow = [string, string, number, number, number, number, number, number, string | null, number | null, string | null, string | null, string | null, string | null, number, number, number, number | null, number | null, number | null];
 
 /** HEAD_COLS and then the rowid. */
 type HeadRowid = [...HeadRow, number];
@@ -143,7 +355,7 @@ function toHead(r: HeadRow | HeadRowid): JobHead {
     id: r[0] as JobId,
     type: r[1],
     priority: r[2],
-    status: r[3] as JobStatus,
+    status: STATUS_NAMES[r[3]]!,
     attempt: r[4],
     retries: r[5],
     maxRetries: r[6],
@@ -163,7 +375,7 @@ function toHead(r: HeadRow | HeadRowid): JobHead {
   };
 }
 
-/** A job's head, as toHead builds it (the same hidden class, so the transitions' reads stay monomorphic). */
+/** A new job's head, as toHead builds it (the same hidden class, so the transitions' reads stay monomorphic). */
 function headOf(j: Job): JobHead {
   return {
     id: j.id,
@@ -189,13 +401,100 @@ function headOf(j: Job): JobHead {
   };
 }
 
+/** headOf for a transition's result: the same body, apart so that each call site sees few hidden classes. */
+function copyHead(j: JobHead): JobHead {
+  return {
+    id: j.id,
+    type: j.type,
+    priority: j.priority,
+    status: j.status,
+    attempt: j.attempt,
+    retries: j.retries,
+    maxRetries: j.maxRetries,
+    timeoutS: j.timeoutS,
+    worker: j.worker,
+    progress: j.progress,
+    result: j.result,
+    error: j.error,
+    idempotencyKey: j.idempotencyKey,
+    parentId: j.parentId,
+    createdAt: j.createdAt,
+    updatedAt: j.updatedAt,
+    runAt: j.runAt,
+    dispatchedAt: j.dispatchedAt,
+    startedAt: j.startedAt,
+    finishedAt: j.finishedAt,
+  };
+}
+
+/** HEAD_COLS, then the payload and the metadata: a list's row, positional (see toHead). */
+const JOB_COLS = `${HEAD_COLS}, payload, metadata`;
+
+type JobRowRaw = [...HeadRow, string, string];
+
+function toJobRaw(r: JobRowRaw): Job {
+  return {
+    id: r[0] as JobId,
+    type: r[1],
+    priority: r[2],
+    payload: JSON.parse(r[20]) as Job['payload'],
+    status: STATUS_NAMES[r[3]]!,
+    attempt: r[4],
+    retries: r[5],
+    maxRetries: r[6],
+    timeoutS: r[7],
+    worker: r[8],
+    progress: r[9],
+    result: r[10] === null ? null : (JSON.parse(r[10]) as unknown),
+    error: r[11],
+    idempotencyKey: r[12],
+    metadata: JSON.parse(r[21]) as Job['metadata'],
+    parentId: r[13],
+    createdAt: r[14],
+    updatedAt: r[15],
+    runAt: r[16],
+    dispatchedAt: r[17],
+    startedAt: r[18],
+    finishedAt: r[19],
+  };
+}
+
+/** The columns a list filters by equality. */
+type ListColumn = 'status' | 'type' | 'priority' | 'worker';
+
+/**
+ * The index each equality filter walks, and the other filtered columns it
+ * carries after the sort key. jobs_status, which every status change rewrites
+ * anyway, carries them all; the others carry only what never changes
+ * (carrying the status would make every transition rewrite them too).
+ */
+const LIST_INDEXES: Readonly<Record<ListColumn, { readonly index: string; readonly carries: readonly ListColumn[] }>> = {
+  status: { index: 'jobs_status', carries: ['type', 'priority', 'worker'] },
+  type: { index: 'jobs_type', carries: ['priority'] },
+  priority: { index: 'jobs_priority', carries: ['type'] },
+  worker: { index: 'jobs_worker', carries: ['type', 'priority'] },
+};
+
+/** Reading a table row to check a filter, against checking an index entry (measured: about 8×). */
+const TABLE_ROW_COST = 8;
+
+function emptyListCounts(): Record<ListColumn, Map<string | number, number>> {
+  return { status: new Map(), type: new Map(), priority: new Map(), worker: new Map() };
+}
+
+function bump(m: Map<string | number, number>, v: string | number, by: 1 | -1): void {
+  const n = (m.get(v) ?? 0) + by;
+  if (n === 0) m.delete(v);
+  else m.set(v, n);
+}
+
 function toJob(r: JobRow): Job {
   return {
     id: r.id as JobId,
     type: r.type,
     priority: r.priority,
     payload: JSON.parse(r.payload) as Job['payload'],
-    status: r.status as JobStatus,
+    status: STATUS_NAMES[r.status]!,
     attempt: r.attempt,
     retries: r.retries,
     maxRetries: r.max_retries,
@@ -221,9 +520,9 @@ function toEvent(r: EventRow): JobEvent {
     seq: r.seq,
     n: r.n,
     at: r.at,
-    kind: r.kind as JobEvent['kind'],
+    kind: KIND_NAMES[r.kind]!,
     jobId: r.job_id as JobId | null,
-    status: r.status as JobStatus | null,
+    status: r.status === null ? null : STATUS_NAMES[r.status]!,
     attempt: r.attempt,
     worker: r.worker,
     detail: r.detail === null ? null : (JSON.parse(r.detail) as JobEvent['detail']),
@@ -272,7 +571,6 @@ export class RegistryStore {
     byKey: Stmt;
     headByKey: Stmt;
     activeHeads: Stmt;
-    insert: Stmt;
     events: Stmt;
     entryRest: Stmt;
     due: Stmt;
@@ -288,27 +586,54 @@ export class RegistryStore {
   };
   private readonly lists = new Map<string, Stmt>();
   /**
-   * The heads of live (non-terminal) jobs, at most maxCachedJobs, with their
-   * rowids: every transition reads the job first, and a Map hit costs a
-   * fraction of a SQLite point query; the update then finds the row by rowid,
-   * not through the id index. Terminal jobs are read from SQLite (late reports
-   * only). The rowids are stable: jobs is never VACUUMed, and a cached (live)
-   * job is never deleted.
+   * Jobs held in memory: the live (non-terminal) ones, at most maxCachedJobs
+   * (`cached`), and, until the end of the transaction, every job written in
+   * it (see `dirty`). Every transition reads the job first, and a Map hit
+   * costs a fraction of a SQLite point query; the write then finds the row by
+   * rowid, not through the id index. Other jobs are read from SQLite (late
+   * reports on finished jobs, mostly). Rowids are stable: jobs is never
+   * VACUUMed, and a job in memory is never deleted (only finished ones are).
    */
-  private readonly active = new Map<string, Cached>();
-  /** UPDATE statements by the mask of columns they set (bit 12: by id instead of rowid). */
+  private readonly jobs = new Map<string, Entry>();
+  private cachedCount = 0;
+  /**
+   * Write-behind: inside a transaction (a batch of entries), the jobs written
+   * are only marked here, in the order first written, and go to SQLite when
+   * it ends (or before anything reads jobs from SQLite in the middle of it),
+   * as multi-row statements: new jobs as one INSERT per JOB_ROWS, the others
+   * as one UPDATE … FROM (VALUES …) per set of changed columns, each row with
+   * its final values (a job submitted and completed in one batch is inserted
+   * once, completed). The tables are the same when it ends as if each write
+   * had gone in on its own; a statement's fixed cost in better-sqlite3 is
+   * several times SQLite's cost for the row. They are OR FAIL: a constraint
+   * failure (a bug) throws and the batch's transaction rolls back, so SQLite
+   * need not keep a statement journal to undo the rows before it.
+   */
+  private readonly dirty: Entry[] = [];
+  /** The idempotency keys of the new jobs in `dirty` (SQLite cannot find them yet). */
+  private readonly dirtyKeys = new Map<string, Entry>();
+  /** The last job read from SQLite that did not fit in the cache: the one the machine is about to write. */
+  private uncachedRead: Entry | null = null;
+  /** UPDATE statements by set of columns and number of rows (see updateStmt). */
   private readonly updates = new Map<number, Stmt>();
+  /** Multi-row job INSERTs by number of rows. */
+  private readonly jobInserts = new Map<number, Stmt>();
   /**
    * Inside a transaction, the events' column values (EVENT_COLS per event),
    * written as multi-row INSERTs when the transaction ends or before anything
    * reads or deletes events: one statement per EVENT_ROWS events instead of
-   * one per event (a statement's fixed cost in better-sqlite3 is several
-   * times SQLite's cost to append the row).
+   * one per event.
    */
   private readonly pending: unknown[] = [];
   private inTransaction = false;
   /** Multi-row event INSERTs by number of rows. */
   private readonly eventInserts = new Map<number, Stmt>();
+  /**
+   * How many jobs hold each value of each list filter column (null workers
+   * not counted): what list() picks its index by. Kept as the rows change,
+   * counted again from the tables on restore; only speed depends on them.
+   */
+  private listCounts: Record<ListColumn, Map<string | number, number>> = emptyListCounts();
 
   constructor(private readonly maxCachedJobs = DEFAULT_MAX_CACHED_JOBS) {
     this.db = RegistryStore.open(null);
@@ -326,27 +651,28 @@ export class RegistryStore {
 
   private prepare(): void {
     const db = this.db;
-    const cols =
-      'id, type, priority, payload, status, attempt, retries, max_retries, timeout_s, worker, progress, result, error, idem_key, metadata, parent_id, created_at, updated_at, run_at, dispatched_at, started_at, finished_at';
+    const S = STATUS_CODES;
+    const live = [S.pending, S.dispatched, S.running, S.failed].join(', ');
+    const terminal = [S.completed, S.dead, S.cancelled].join(', ');
     this.lists.clear();
     this.updates.clear();
     this.eventInserts.clear();
+    this.jobInserts.clear();
     this.st = {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       head: db.prepare(`SELECT ${HEAD_COLS}, rowid FROM jobs WHERE id = ?`).raw(true),
       byKey: db.prepare('SELECT * FROM jobs WHERE idem_key = ?'),
       headByKey: db.prepare(`SELECT ${HEAD_COLS} FROM jobs WHERE idem_key = ?`).raw(true),
-      activeHeads: db.prepare(`SELECT ${HEAD_COLS}, rowid FROM jobs WHERE status IN ('pending', 'dispatched', 'running', 'failed') LIMIT ?`).raw(true),
-      insert: db.prepare(`INSERT INTO jobs (${cols}) VALUES (${cols.split(',').map(() => '?').join(', ')})`),
+      activeHeads: db.prepare(`SELECT ${HEAD_COLS}, rowid FROM jobs WHERE status IN (${live}) LIMIT ?`).raw(true),
       events: db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq, n LIMIT ?'),
       entryRest: db.prepare('SELECT * FROM events WHERE seq = ? AND n > ? ORDER BY n'),
       // These walk jobs_status (oldest first): the pending, dispatched and running sets are what is in flight.
-      due: db.prepare("SELECT * FROM jobs WHERE status = 'pending' AND run_at <= ? ORDER BY created_at, id LIMIT ?"),
-      overdueDispatched: db.prepare("SELECT * FROM jobs WHERE status = 'dispatched' AND dispatched_at < ? ORDER BY created_at, id LIMIT ?"),
-      overdueRunning: db.prepare("SELECT * FROM jobs WHERE status = 'running' AND started_at < ? ORDER BY created_at, id LIMIT ?"),
+      due: db.prepare(`SELECT * FROM jobs WHERE status = ${S.pending} AND run_at <= ? ORDER BY created_at, id LIMIT ?`),
+      overdueDispatched: db.prepare(`SELECT * FROM jobs WHERE status = ${S.dispatched} AND dispatched_at < ? ORDER BY created_at, id LIMIT ?`),
+      overdueRunning: db.prepare(`SELECT * FROM jobs WHERE status = ${S.running} AND started_at < ? ORDER BY created_at, id LIMIT ?`),
       // Named: without statistics SQLite takes jobs_status for these and walks every completed job.
-      completedSince: db.prepare("SELECT count(*) AS n FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? AND status = 'completed'"),
-      prunable: db.prepare("SELECT rowid, status, priority FROM jobs INDEXED BY jobs_finished WHERE finished_at < ? AND status IN ('completed', 'dead', 'cancelled') ORDER BY finished_at, id LIMIT ?").raw(true),
+      completedSince: db.prepare(`SELECT count(*) AS n FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? AND status = ${S.completed}`),
+      prunable: db.prepare(`SELECT rowid, status, priority, type, worker FROM jobs INDEXED BY jobs_finished WHERE finished_at < ? AND status IN (${terminal}) ORDER BY finished_at, id LIMIT ?`).raw(true),
       deleteJob: db.prepare('DELETE FROM jobs WHERE rowid = ?'),
       oldestEvents: db.prepare('SELECT seq, at FROM events ORDER BY seq, n LIMIT ?'),
       deleteEvents: db.prepare('DELETE FROM events WHERE seq <= ?'),
@@ -360,138 +686,188 @@ export class RegistryStore {
   /** Run `fn` as one transaction (one batch of committed entries). */
   transaction(fn: () => void): void {
     if (this.inTransaction) return fn();
-    this.db.transaction(() => {
-      this.inTransaction = true;
-      try {
-        fn();
-        this.flushEvents();
-      } finally {
-        // On a throw SQLite rolls the transaction back, and the unwritten events go with it.
-        this.inTransaction = false;
-        this.pending.length = 0;
-      }
-    })();
+    let ok = false;
+    try {
+      this.db.transaction(() => {
+        this.inTransaction = true;
+        try {
+          fn();
+          this.flushJobs();
+          this.flushEvents();
+        } finally {
+          this.inTransaction = false;
+        }
+      })();
+      ok = true;
+    } finally {
+      // On a throw SQLite rolls the transaction back; what is in memory may be ahead of it, so it goes too.
+      if (!ok) this.forget();
+    }
   }
 
   /** `payload`: the job's payload as JSON text (the machine has it already, to bound its size). */
   insert(j: Job, payload: string): void {
-    const info = this.st.insert.run(
-      j.id,
-      j.type,
-      j.priority,
+    const e: Entry = {
+      head: headOf(j),
+      sql: null,
+      rowid: 0,
       payload,
-      j.status,
-      j.attempt,
-      j.retries,
-      j.maxRetries,
-      j.timeoutS,
-      j.worker,
-      j.progress,
-      j.result === null ? null : JSON.stringify(j.result),
-      j.error,
-      j.idempotencyKey,
-      JSON.stringify(j.metadata),
-      j.parentId,
-      j.createdAt,
-      j.updatedAt,
-      j.runAt,
-      j.dispatchedAt,
-      j.startedAt,
-      j.finishedAt,
-    );
-    if (!isTerminal(j.status) && this.active.size < this.maxCachedJobs) this.active.set(j.id, { head: headOf(j), rowid: Number(info.lastInsertRowid) });
+      metadata: JSON.stringify(j.metadata),
+      result: j.result === null ? null : JSON.stringify(j.result),
+      cached: false,
+      dirty: true,
+    };
+    if (!isTerminal(j.status) && this.cachedCount < this.maxCachedJobs) {
+      e.cached = true;
+      this.cachedCount++;
+    }
+    this.jobs.set(j.id, e);
+    this.dirty.push(e);
+    if (j.idempotencyKey !== null) this.dirtyKeys.set(j.idempotencyKey, e);
+    const c = this.listCounts;
+    bump(c.status, j.status, 1);
+    bump(c.type, j.type, 1);
+    bump(c.priority, j.priority, 1);
+    if (j.worker !== null) bump(c.worker, j.worker, 1);
+    if (!this.inTransaction) this.flushJobs();
   }
 
   /**
-   * Write what changed between `before` and `j` (`result`: j's result as JSON
-   * text, or null). Only the changed columns are SET, so SQLite touches only
-   * the indexes over them (a start rewrites 3 indexes, not 10); the statement
-   * for each set of columns is prepared once. The comparisons are written out
-   * (not a loop over field names) so each is a plain property load.
+   * `j` is the job `before` (as head() returned it) after a transition;
+   * `result`: j's result as JSON text, or null.
    */
   update(before: JobHead, j: JobHead, result: string | null): void {
-    let mask = 0;
-    const p: unknown[] = [];
-    if (before.status !== j.status) {
-      mask |= 1 << 0;
-      p.push(j.status);
+    let e = this.jobs.get(j.id);
+    if (e === undefined) {
+      const read = this.uncachedRead;
+      // Never the case when the machine read `before` through head(); a job is then written by id, on its own.
+      e = read !== null && read.head.id === j.id ? read : { head: before, sql: before, rowid: 0, payload: '', metadata: '', result: null, cached: false, dirty: false };
+      this.uncachedRead = null;
+      this.jobs.set(j.id, e);
     }
-    if (before.attempt !== j.attempt) {
-      mask |= 1 << 1;
-      p.push(j.attempt);
+    // A copy of one shape: the transitions build `j` by spreading `before`, and a spread of a spread of … gives
+    // each generation its own hidden class, which left every read of a head here and in transitions.ts megamorphic.
+    const now = copyHead(j);
+    e.head = now;
+    e.result = result;
+    if (!e.dirty) {
+      e.dirty = true;
+      this.dirty.push(e);
     }
-    if (before.retries !== j.retries) {
-      mask |= 1 << 2;
-      p.push(j.retries);
+    const c = this.listCounts;
+    if (before.status !== now.status) {
+      bump(c.status, before.status, -1);
+      bump(c.status, now.status, 1);
     }
-    if (before.worker !== j.worker) {
-      mask |= 1 << 3;
-      p.push(j.worker);
+    if (before.worker !== now.worker) {
+      if (before.worker !== null) bump(c.worker, before.worker, -1);
+      if (now.worker !== null) bump(c.worker, now.worker, 1);
     }
-    if (before.progress !== j.progress) {
-      mask |= 1 << 4;
-      p.push(j.progress);
-    }
-    if (before.result !== j.result) {
-      mask |= 1 << 5;
-      p.push(result);
-    }
-    if (before.error !== j.error) {
-      mask |= 1 << 6;
-      p.push(j.error);
-    }
-    if (before.updatedAt !== j.updatedAt) {
-      mask |= 1 << 7;
-      p.push(j.updatedAt);
-    }
-    if (before.runAt !== j.runAt) {
-      mask |= 1 << 8;
-      p.push(j.runAt);
-    }
-    if (before.dispatchedAt !== j.dispatchedAt) {
-      mask |= 1 << 9;
-      p.push(j.dispatchedAt);
-    }
-    if (before.startedAt !== j.startedAt) {
-      mask |= 1 << 10;
-      p.push(j.startedAt);
-    }
-    if (before.finishedAt !== j.finishedAt) {
-      mask |= 1 << 11;
-      p.push(j.finishedAt);
-    }
-    const cached = this.active.get(j.id);
-    if (mask !== 0) {
-      if (cached !== undefined) p.push(cached.rowid);
-      else {
-        mask |= BY_ID;
-        p.push(j.id);
-      }
-      this.updateStmt(mask).run(...p);
-    }
-    if (cached === undefined) return;
-    if (isTerminal(j.status)) this.active.delete(j.id);
-    else cached.head = j;
+    if (!this.inTransaction) this.flushJobs();
   }
 
-  private updateStmt(mask: number): Stmt {
-    let st = this.updates.get(mask);
+  /** Write every dirty job (see `dirty`), then keep in memory only the live jobs the cache holds. */
+  private flushJobs(): void {
+    const dirty = this.dirty;
+    if (dirty.length === 0) return;
+    const inserts: Entry[] = [];
+    const updates = new Map<number, unknown[][]>();
+    for (const e of dirty) {
+      if (e.sql === null) {
+        inserts.push(e);
+        continue;
+      }
+      const row: unknown[] = [];
+      let mask = changedColumns(e.sql, e.head, e.result, row);
+      if (mask === 0) continue;
+      if (e.rowid === 0) {
+        mask |= BY_ID;
+        row.push(e.head.id);
+      } else row.push(e.rowid);
+      const rows = updates.get(mask);
+      if (rows === undefined) updates.set(mask, [row]);
+      else rows.push(row);
+    }
+    // New jobs in the order submitted, so each gets the rowid it would have got on its own.
+    inChunks(inserts.length, JOB_ROWS, (from, n) => {
+      const p: unknown[] = [];
+      for (let i = from; i < from + n; i++) insertRow(p, inserts[i]!);
+      const last = Number(this.jobInsertStmt(n).run(...p).lastInsertRowid);
+      for (let i = 0; i < n; i++) inserts[from + i]!.rowid = last - n + 1 + i;
+    });
+    for (const [mask, rows] of updates) {
+      inChunks(rows.length, (mask & BY_ID) === 0 ? JOB_ROWS : 1, (from, n) => {
+        const p: unknown[] = [];
+        for (let i = from; i < from + n; i++) for (const v of rows[i]!) p.push(v);
+        this.updateStmt(mask, n).run(...p);
+      });
+    }
+    for (const e of dirty) {
+      e.sql = e.head;
+      e.dirty = false;
+      e.payload = '';
+      e.metadata = '';
+      if (e.cached && !isTerminal(e.head.status)) continue;
+      this.jobs.delete(e.head.id);
+      if (e.cached) this.cachedCount--;
+    }
+    dirty.length = 0;
+    this.dirtyKeys.clear();
+  }
+
+  /** Everything in memory goes; the next reads go to SQLite. */
+  private forget(): void {
+    this.jobs.clear();
+    this.cachedCount = 0;
+    this.dirty.length = 0;
+    this.dirtyKeys.clear();
+    this.uncachedRead = null;
+    this.pending.length = 0;
+  }
+
+  private jobInsertStmt(rows: number): Stmt {
+    let st = this.jobInserts.get(rows);
     if (st === undefined) {
-      const sets = MUTABLE.filter((_, i) => (mask & (1 << i)) !== 0).map(([, col]) => `${col} = ?`);
-      st = this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE ${(mask & BY_ID) === 0 ? 'rowid' : 'id'} = ?`);
-      this.updates.set(mask, st);
+      const row = `(${JOB_INSERT_COLS.map(() => '?').join(', ')})`;
+      st = this.db.prepare(`INSERT OR FAIL INTO jobs (${JOB_INSERT_COLS.join(', ')}) VALUES ${Array(rows).fill(row).join(', ')}`);
+      this.jobInserts.set(rows, st);
+    }
+    return st;
+  }
+
+  /**
+   * The UPDATE of the columns in `mask` (MUTABLE's order) for `rows` rows, each
+   * bound as the new values and then the rowid (by id with BY_ID, one row).
+   * Only the changed columns are SET, so SQLite touches only the indexes over
+   * them (a start rewrites 3 indexes, not 10).
+   */
+  private updateStmt(mask: number, rows: number): Stmt {
+    const key = mask * (JOB_ROWS + 1) + rows;
+    let st = this.updates.get(key);
+    if (st === undefined) {
+      const cols = MUTABLE.filter((_, i) => (mask & (1 << i)) !== 0).map(([, col]) => col);
+      if (rows === 1) st = this.db.prepare(`UPDATE jobs SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE ${(mask & BY_ID) === 0 ? 'rowid' : 'id'} = ?`);
+      else {
+        // VALUES columns are named column1, column2, …: the new values, then the rowid.
+        const sets = cols.map((c, i) => `${c} = v.column${i + 1}`).join(', ');
+        const row = `(${Array(cols.length + 1).fill('?').join(', ')})`;
+        st = this.db.prepare(`UPDATE OR FAIL jobs SET ${sets} FROM (VALUES ${Array(rows).fill(row).join(', ')}) AS v WHERE jobs.rowid = v.column${cols.length + 1}`);
+      }
+      this.updates.set(key, st);
     }
     return st;
   }
 
   event(e: JobEvent): void {
     const detail = e.detail === null ? null : JSON.stringify(e.detail);
+    const kind = kindCode(e.kind);
+    const status = e.status === null ? null : statusCode(e.status);
     if (!this.inTransaction) {
-      this.eventStmt(1).run(e.seq, e.n, e.at, e.kind, e.jobId, e.status, e.attempt, e.worker, detail);
+      this.eventStmt(1).run(e.seq, e.n, e.at, kind, e.jobId, status, e.attempt, e.worker, detail);
       return;
     }
     const p = this.pending;
-    p.push(e.seq, e.n, e.at, e.kind, e.jobId, e.status, e.attempt, e.worker, detail);
+    p.push(e.seq, e.n, e.at, kind, e.jobId, status, e.attempt, e.worker, detail);
     if (p.length === EVENT_ROWS * EVENT_COLS) this.flushEvents();
   }
 
@@ -506,7 +882,7 @@ export class RegistryStore {
   private eventStmt(rows: number): Stmt {
     let st = this.eventInserts.get(rows);
     if (st === undefined) {
-      st = this.db.prepare(`INSERT INTO events (seq, n, at, kind, job_id, status, attempt, worker, detail) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`);
+      st = this.db.prepare(`INSERT OR FAIL INTO events (seq, n, at, kind, job_id, status, attempt, worker, detail) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`);
       this.eventInserts.set(rows, st);
     }
     return st;
@@ -514,13 +890,20 @@ export class RegistryStore {
 
   /** Terminal jobs finished before `before`, oldest first, at most `limit`; deleted. */
   pruneJobs(before: number, limit: number): { readonly removed: readonly { status: JobStatus; priority: number }[]; readonly more: boolean } {
-    const rows = this.st.prunable.all(before, limit + 1) as [number, JobStatus, number][];
+    this.flushJobs();
+    const rows = this.st.prunable.all(before, limit + 1) as [number, number, number, string, string | null][];
     const more = rows.length > limit;
     if (more) rows.pop();
     const removed: { status: JobStatus; priority: number }[] = [];
-    for (const [rowid, status, priority] of rows) {
+    const c = this.listCounts;
+    for (const [rowid, code, priority, type, worker] of rows) {
+      const status = STATUS_NAMES[code]!;
       this.st.deleteJob.run(rowid);
       removed.push({ status, priority });
+      bump(c.status, status, -1);
+      bump(c.type, type, -1);
+      bump(c.priority, priority, -1);
+      if (worker !== null) bump(c.worker, worker, -1);
     }
     return { removed, more };
   }
@@ -553,29 +936,47 @@ export class RegistryStore {
 
   // ---- reads ----
 
+  /** Queries come between batches; one inside a transaction first writes what it holds back. */
+  private settle(): void {
+    if (!this.inTransaction) return;
+    this.flushJobs();
+    this.flushEvents();
+  }
+
   /** A job without its payload and metadata: all a transition needs, and cheaper to read. */
   head(id: string): JobHead | null {
-    const cached = this.active.get(id);
-    if (cached !== undefined) return cached.head;
+    const held = this.jobs.get(id);
+    if (held !== undefined) return held.head;
+    // Not in memory, so not written in this transaction: SQLite's row is current.
     const r = this.st.head.get(id) as HeadRowid | undefined;
     if (r === undefined) return null;
     const head = toHead(r);
-    // Read from SQLite: a live job evicted by a full cache, or one restored from a snapshot past the cache's bound.
-    if (!isTerminal(head.status) && this.active.size < this.maxCachedJobs) this.active.set(id, { head, rowid: r[20] });
+    const e: Entry = { head, sql: head, rowid: r[20], payload: '', metadata: '', result: r[10], cached: false, dirty: false };
+    if (!isTerminal(head.status) && this.cachedCount < this.maxCachedJobs) {
+      e.cached = true;
+      this.cachedCount++;
+      this.jobs.set(id, e);
+    } else this.uncachedRead = e;
     return head;
   }
 
   headByKey(key: string): JobHead | null {
+    const pending = this.dirtyKeys.get(key);
+    if (pending !== undefined) return pending.head;
     const r = this.st.headByKey.get(key) as HeadRow | undefined;
-    return r === undefined ? null : toHead(r);
+    if (r === undefined) return null;
+    // The row may be behind this transaction's writes to it.
+    return this.jobs.get(r[0])?.head ?? toHead(r);
   }
 
   get(id: string): Job | null {
+    this.settle();
     const r = this.st.get.get(id) as JobRow | undefined;
     return r === undefined ? null : toJob(r);
   }
 
   byKey(key: string): Job | null {
+    this.settle();
     const r = this.st.byKey.get(key) as JobRow | undefined;
     return r === undefined ? null : toJob(r);
   }
@@ -585,7 +986,7 @@ export class RegistryStore {
    * page that would end inside an entry is completed with the rest of it).
    */
   events(after: number, limit: number): JobEvent[] {
-    this.flushEvents();
+    this.settle();
     const rows = this.st.events.all(after, limit) as EventRow[];
     const last = rows[rows.length - 1];
     if (rows.length === limit && last !== undefined) rows.push(...(this.st.entryRest.all(last.seq, last.n) as EventRow[]));
@@ -593,33 +994,50 @@ export class RegistryStore {
   }
 
   due(now: number, limit: number): Job[] {
+    this.settle();
     return (this.st.due.all(now, limit) as JobRow[]).map(toJob);
   }
 
   overdue(status: 'dispatched' | 'running', before: number, limit: number): Job[] {
+    this.settle();
     const st = status === 'dispatched' ? this.st.overdueDispatched : this.st.overdueRunning;
     return (st.all(before, limit) as JobRow[]).map(toJob);
   }
 
   completedSince(since: number): number {
+    this.settle();
     return (this.st.completedSince.get(since) as { n: number }).n;
   }
 
-  /** One page of a filtered list, in (createdAt, id) order, after `cursor`. */
+  /**
+   * One page of a filtered list, in (createdAt, id) order, after `cursor`.
+   * SQLite walks ONE index in that order and filters the rest; without
+   * statistics it picks among the filters' indexes blindly, and a bad pick
+   * (jobs_status for status = 'completed' AND type = <a rare type>) walks
+   * most of the table. So the index is named here: the filter whose value
+   * matches the fewest jobs (listCounts), weighted by whether the index
+   * carries the other filtered columns (then rows that fail a filter are
+   * skipped without reading the table row; see LIST_INDEXES).
+   */
   list(filter: ListFilter, limit: number, cursor: Cursor | null, order: 'asc' | 'desc'): ListPage {
+    this.settle();
     const where: string[] = [];
     const params: unknown[] = [];
-    const shape: string[] = [order];
-    const eq = (col: string, v: string | number | undefined): void => {
+    const cols: ListColumn[] = [];
+    const values: (string | number)[] = [];
+    const eq = (col: ListColumn, v: string | number | undefined, bound = v): void => {
       if (v === undefined) return;
       where.push(`${col} = ?`);
-      params.push(v);
-      shape.push(col);
+      params.push(bound);
+      cols.push(col);
+      values.push(v);
     };
-    eq('status', filter.status);
+    eq('status', filter.status, filter.status === undefined ? undefined : statusCode(filter.status));
     eq('type', filter.type);
     eq('priority', filter.priority);
     eq('worker', filter.worker);
+    const index = this.listIndex(cols, values);
+    const shape: string[] = [order, index, ...cols];
     if (filter.createdFrom !== undefined) {
       where.push('created_at >= ?');
       params.push(filter.createdFrom);
@@ -639,15 +1057,36 @@ export class RegistryStore {
     let st = this.lists.get(key);
     if (st === undefined) {
       const dir = order === 'asc' ? 'ASC' : 'DESC';
-      st = this.db.prepare(`SELECT * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at ${dir}, id ${dir} LIMIT ?`);
+      st = this.db
+        .prepare(`SELECT ${JOB_COLS} FROM jobs INDEXED BY ${index} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at ${dir}, id ${dir} LIMIT ?`)
+        .raw(true);
       this.lists.set(key, st);
     }
-    const rows = st.all(...params, limit + 1) as JobRow[];
+    const rows = st.all(...params, limit + 1) as JobRowRaw[];
     const more = rows.length > limit;
     if (more) rows.pop();
-    const jobs = rows.map(toJob);
+    const jobs = rows.map(toJobRaw);
     const last = jobs[jobs.length - 1];
     return { jobs, next: more && last !== undefined ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+  }
+
+  /** The index a list walks for equality filters on `cols` (with `values` in the same order). */
+  private listIndex(cols: readonly ListColumn[], values: readonly (string | number)[]): string {
+    if (cols.length === 0) return 'jobs_created';
+    let best = '';
+    let bestCost = Infinity;
+    for (let i = 0; i < cols.length; i++) {
+      const col = cols[i]!;
+      const spec = LIST_INDEXES[col];
+      const n = this.listCounts[col].get(values[i]!) ?? 0;
+      const covered = cols.every((c) => c === col || spec.carries.includes(c));
+      const cost = n * (covered ? 1 : TABLE_ROW_COST);
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = spec.index;
+      }
+    }
+    return best;
   }
 
   eventsPage(after: number, limit: number, floor: number, appliedIndex: number): EventsPage {
@@ -662,6 +1101,7 @@ export class RegistryStore {
 
   /** The whole database as bytes (SQLite's own page image). */
   serialize(): Buffer {
+    this.settle();
     return this.db.serialize();
   }
 
@@ -671,9 +1111,17 @@ export class RegistryStore {
     this.db.close();
     this.db = next;
     this.prepare();
-    this.active.clear();
-    this.pending.length = 0;
-    for (const r of this.st.activeHeads.all(this.maxCachedJobs) as HeadRowid[]) this.active.set(r[0], { head: toHead(r), rowid: r[20] });
+    this.forget();
+    for (const r of this.st.activeHeads.all(this.maxCachedJobs) as HeadRowid[]) {
+      const head = toHead(r);
+      this.jobs.set(head.id, { head, sql: head, rowid: r[20], payload: '', metadata: '', result: r[10], cached: true, dirty: false });
+      this.cachedCount++;
+    }
+    this.listCounts = emptyListCounts();
+    for (const col of ['status', 'type', 'priority', 'worker'] as const) {
+      const rows = this.db.prepare(`SELECT ${col}, count(*) FROM jobs INDEXED BY ${LIST_INDEXES[col].index} WHERE ${col} IS NOT NULL GROUP BY ${col}`).raw(true).all() as [string | number, number][];
+      for (const [v, n] of rows) this.listCounts[col].set(col === 'status' ? STATUS_NAMES[v as number]! : v, n);
+    }
   }
 
   close(): void {

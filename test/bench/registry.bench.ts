@@ -211,11 +211,16 @@ function* pipelined(jobs: number, lag: number, batch: number, make: (i: number) 
   if (out.length > 0) yield out;
 }
 
-/** A Raft log of its own for each machine: entries numbered from 1, term 1. */
+/**
+ * A Raft log of its own for each machine: entries numbered from 1, term 1.
+ * The commands go through JSON first, as every member's do (decoded from the
+ * wire or from the log's storage): flat strings and the objects JSON.parse
+ * builds, not the bench's concatenated ones.
+ */
 class Log {
   private index = 0;
   entries(cmds: readonly RegistryCommand[]): LogEntry[] {
-    return cmds.map((data) => ({ term: 1, index: ++this.index, kind: 'command', data }));
+    return (JSON.parse(JSON.stringify(cmds)) as RegistryCommand[]).map((data) => ({ term: 1, index: ++this.index, kind: 'command', data }));
   }
 }
 
