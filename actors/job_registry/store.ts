@@ -375,34 +375,12 @@ function toHead(r: HeadRow | HeadRowid): JobHead {
   };
 }
 
-/** A new job's head, as toHead builds it (the same hidden class, so the transitions' reads stay monomorphic). */
-function headOf(j: Job): JobHead {
-  return {
-    id: j.id,
-    type: j.type,
-    priority: j.priority,
-    status: j.status,
-    attempt: j.attempt,
-    retries: j.retries,
-    maxRetries: j.maxRetries,
-    timeoutS: j.timeoutS,
-    worker: j.worker,
-    progress: j.progress,
-    result: j.result,
-    error: j.error,
-    idempotencyKey: j.idempotencyKey,
-    parentId: j.parentId,
-    createdAt: j.createdAt,
-    updatedAt: j.updatedAt,
-    runAt: j.runAt,
-    dispatchedAt: j.dispatchedAt,
-    startedAt: j.startedAt,
-    finishedAt: j.finishedAt,
-  };
-}
-
-/** headOf for a transition's result: the same body, apart so that each call site sees few hidden classes. */
-function copyHead(j: JobHead): JobHead {
+/**
+ * A job's head (no payload or metadata) as its own object, for a new job or a
+ * transition's result, built as toHead builds it (one hidden class, so the
+ * transitions' reads stay monomorphic).
+ */
+function headOf(j: JobHead): JobHead {
   return {
     id: j.id,
     type: j.type,
@@ -747,7 +725,7 @@ export class RegistryStore {
     }
     // A copy of one shape: the transitions build `j` by spreading `before`, and a spread of a spread of … gives
     // each generation its own hidden class, which left every read of a head here and in transitions.ts megamorphic.
-    const now = copyHead(j);
+    const now = headOf(j);
     e.head = now;
     e.result = result;
     if (!e.dirty) {
