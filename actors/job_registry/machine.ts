@@ -85,6 +85,11 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
   // ---- StateMachine ----
 
   apply(entry: LogEntry): EntryResult | null {
+    // Inside batch() this joins its transaction; on its own, the entry is one.
+    return this.store.transaction(() => this.applyEntry(entry));
+  }
+
+  private applyEntry(entry: LogEntry): EntryResult | null {
     this.counters.applied = entry.index;
     this.eventN = 0;
     if (entry.kind !== 'command') return null;

@@ -1,9 +1,10 @@
 // The registry's SQLite tables on one member: jobs (with the indexes the list,
-// dispatch and retention queries walk: one per list filter, each ending in
-// the (created_at, id) sort key, and one on finished_at for retention; no
+// dispatch and retention queries walk: one per list filter, each carrying
+// the (created_at, ord) sort key, and one on finished_at for retention; no
 // partial indexes over status, which every transition changes: measured, they
-// doubled the cost of an update), events (the feed, keyed by log index)
-// and meta (what a snapshot carries besides the rows). The store only reads
+// doubled the cost of an update), events (the feed, keyed by log index, stored
+// as pieces of many events a row: see EventPiece) and meta (what a snapshot
+// carries besides the rows). The store only reads
 // and writes rows; what to write is decided by transitions.ts, in log order,
 // by the machine (machine.ts), which is the store's only writer.
 //
@@ -17,6 +18,7 @@ import { isTerminal } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE jobs (
+  ord INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
   type TEXT NOT NULL,
   priority INTEGER NOT NULL,
@@ -41,28 +43,26 @@ CREATE TABLE jobs (
   finished_at INTEGER
 );
 CREATE UNIQUE INDEX jobs_idem ON jobs(idem_key) WHERE idem_key IS NOT NULL;
-CREATE INDEX jobs_created ON jobs(created_at, id);
-CREATE INDEX jobs_status ON jobs(status, created_at, id, type, priority, worker);
-CREATE INDEX jobs_type ON jobs(type, created_at, id, priority);
-CREATE INDEX jobs_priority ON jobs(priority, created_at, id, type);
-CREATE INDEX jobs_worker ON jobs(worker, created_at, id, type, priority) WHERE worker IS NOT NULL;
-CREATE INDEX jobs_finished ON jobs(finished_at, id) WHERE finished_at IS NOT NULL;
+CREATE INDEX jobs_created ON jobs(created_at);
+CREATE INDEX jobs_status ON jobs(status, created_at, ord, type, priority, worker);
+CREATE INDEX jobs_type ON jobs(type, created_at, ord, priority);
+CREATE INDEX jobs_priority ON jobs(priority, created_at, ord, type);
+CREATE INDEX jobs_worker ON jobs(worker, created_at, ord, type, priority) WHERE worker IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE events (
-  seq INTEGER NOT NULL,
-  n INTEGER NOT NULL,
+  k INTEGER PRIMARY KEY,
+  last_seq INTEGER NOT NULL,
   at INTEGER NOT NULL,
-  kind INTEGER NOT NULL,
-  job_id TEXT,
-  status INTEGER,
-  attempt INTEGER,
-  worker TEXT,
-  detail TEXT,
-  PRIMARY KEY (seq, n)
-) WITHOUT ROWID;
+  n INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 `;
+/** The layout above, in SQLite's user_version: a snapshot of another layout is refused, not misread. */
+const SCHEMA_VERSION = 2;
 
 interface JobRow {
+  ord: number;
   id: string;
   type: string;
   priority: number;
@@ -87,17 +87,12 @@ interface JobRow {
   finished_at: number | null;
 }
 
-interface EventRow {
-  seq: number;
-  n: number;
-  at: number;
-  kind: number;
-  job_id: string | null;
-  status: number | null;
-  attempt: number | null;
-  worker: string | null;
-  detail: string | null;
-}
+/**
+ * One event as stored inside a piece: [seq, at, kind, jobId, status, attempt,
+ * worker, detail] (kind and status as their codes, detail as JSON). Its `n`
+ * is its place among the events of its seq, counted while reading.
+ */
+type EventTuple = [number, number, number, string | null, number | null, number | null, string | null, JobEvent['detail']];
 
 /**
  * How a status and an event kind are stored: as small integers, which bind
@@ -336,9 +331,35 @@ function inChunks(total: number, max: number, fn: (from: number, n: number) => v
   }
 }
 
-const EVENT_COLS = 9;
-/** Events per multi-row INSERT (EVENT_ROWS × EVENT_COLS bound values, far below SQLite's limit of 32,766). */
-const EVENT_ROWS = 64;
+/**
+ * The feed is stored as pieces: one row holds the events of consecutive
+ * entries (a JSON array of EventTuple), written when a transaction ends. A row
+ * per event cost more than the job row it describes (9 bound columns and a
+ * B-tree insert each); a piece costs one insert per transaction and bucket.
+ *
+ * A piece's key is k = seq · EVENT_KEY_N + n of its first event, so pieces
+ * sort in feed order and never collide, even if one entry's events were ever
+ * split across two (a flush in the middle of an entry).
+ *
+ * How events are cut into pieces depends on how a member batched its
+ * transactions, which differs between members; so nothing a member decides
+ * may depend on the cut: retention counts events, not pieces, and cuts a
+ * piece where its count ends (see pruneEvents).
+ */
+const EVENT_KEY_N = 65_536;
+/** Bound values per piece row, and piece rows per multi-row INSERT. */
+const PIECE_COLS = 5;
+const PIECE_ROWS = 32;
+/** A piece is closed at the next entry once it holds this many events. */
+const EVENTS_PER_PIECE = 4_096;
+
+/** The piece being filled (see EVENT_KEY_N). */
+interface EventPiece {
+  readonly k: number;
+  last: number;
+  at: number;
+  readonly events: EventTuple[];
+}
 
 /** Every column but the payload and metadata, which no transition reads or changes. */
 const HEAD_COLS =
@@ -406,9 +427,9 @@ function headOf(j: JobHead): JobHead {
 }
 
 /** HEAD_COLS, then the payload and the metadata: a list's row, positional (see toHead). */
-const JOB_COLS = `${HEAD_COLS}, payload, metadata`;
+const JOB_COLS = `${HEAD_COLS}, payload, metadata, ord`;
 
-type JobRowRaw = [...HeadRow, string, string];
+type JobRowRaw = [...HeadRow, string, string, number];
 
 function toJobRaw(r: JobRowRaw): Job {
   return {
@@ -493,24 +514,29 @@ function toJob(r: JobRow): Job {
   };
 }
 
-function toEvent(r: EventRow): JobEvent {
+function toEvent(t: EventTuple, n: number): JobEvent {
   return {
-    seq: r.seq,
-    n: r.n,
-    at: r.at,
-    kind: KIND_NAMES[r.kind]!,
-    jobId: r.job_id as JobId | null,
-    status: r.status === null ? null : STATUS_NAMES[r.status]!,
-    attempt: r.attempt,
-    worker: r.worker,
-    detail: r.detail === null ? null : (JSON.parse(r.detail) as JobEvent['detail']),
+    seq: t[0],
+    n,
+    at: t[1],
+    kind: KIND_NAMES[t[2]]!,
+    jobId: t[3] as JobId | null,
+    status: t[4] === null ? null : STATUS_NAMES[t[4]]!,
+    attempt: t[5],
+    worker: t[6],
+    detail: t[7],
   };
 }
 
-/** A list cursor: the sort key of the last row returned, opaque to callers. */
+/**
+ * A list cursor: the sort key of the last row returned, opaque to callers.
+ * `ord` is the job's rowid: the order jobs were inserted in, the same on every
+ * member (every member inserts and deletes the same rows in log order, and
+ * jobs is never VACUUMed), so a cursor one member issued pages on any other.
+ */
 interface Cursor {
   readonly createdAt: number;
-  readonly id: string;
+  readonly ord: number;
 }
 
 export class CursorError extends Error {
@@ -522,7 +548,7 @@ export class CursorError extends Error {
 }
 
 export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
+  return Buffer.from(JSON.stringify([c.createdAt, c.ord])).toString('base64url');
 }
 
 export function decodeCursor(s: string): Cursor {
@@ -532,8 +558,8 @@ export function decodeCursor(s: string): Cursor {
   } catch {
     throw new CursorError('cursor is not one this registry issued');
   }
-  if (!Array.isArray(v) || v.length !== 2 || !Number.isSafeInteger(v[0]) || typeof v[1] !== 'string') throw new CursorError('cursor is not one this registry issued');
-  return { createdAt: v[0] as number, id: v[1] };
+  if (!Array.isArray(v) || v.length !== 2 || !Number.isSafeInteger(v[0]) || !Number.isSafeInteger(v[1])) throw new CursorError('cursor is not one this registry issued');
+  return { createdAt: v[0] as number, ord: v[1] as number };
 }
 
 type Stmt = Database.Statement;
@@ -549,16 +575,18 @@ export class RegistryStore {
     byKey: Stmt;
     headByKey: Stmt;
     activeHeads: Stmt;
-    events: Stmt;
-    entryRest: Stmt;
+    pieceBefore: Stmt;
+    piecesFrom: Stmt;
+    lastPiece: Stmt;
+    rewritePiece: Stmt;
     due: Stmt;
     overdueDispatched: Stmt;
     overdueRunning: Stmt;
     completedSince: Stmt;
     prunable: Stmt;
     deleteJob: Stmt;
-    oldestEvents: Stmt;
-    deleteEvents: Stmt;
+    oldestPieces: Stmt;
+    deletePiece: Stmt;
     metaGet: Stmt;
     metaSet: Stmt;
   };
@@ -597,15 +625,18 @@ export class RegistryStore {
   /** Multi-row job INSERTs by number of rows. */
   private readonly jobInserts = new Map<number, Stmt>();
   /**
-   * Inside a transaction, the events' column values (EVENT_COLS per event),
-   * written as multi-row INSERTs when the transaction ends or before anything
-   * reads or deletes events: one statement per EVENT_ROWS events instead of
-   * one per event.
+   * Inside a transaction, the events not written yet: the piece being filled
+   * and the column values (PIECE_COLS each) of the pieces closed before it,
+   * written when the transaction ends or before anything reads or deletes
+   * events (see EVENT_KEY_N).
    */
-  private readonly pending: unknown[] = [];
+  private piece: EventPiece | null = null;
+  private readonly closedPieces: unknown[] = [];
+  /** The seq of the last event written to SQLite (0: none); an event at or below it extends the last piece. */
+  private writtenSeq = 0;
   private inTransaction = false;
-  /** Multi-row event INSERTs by number of rows. */
-  private readonly eventInserts = new Map<number, Stmt>();
+  /** Multi-row piece INSERTs by number of rows. */
+  private readonly pieceInserts = new Map<number, Stmt>();
   /**
    * How many jobs hold each value of each list filter column (null workers
    * not counted): what list() picks its index by. Kept as the rows change,
@@ -616,6 +647,7 @@ export class RegistryStore {
   constructor(private readonly maxCachedJobs = DEFAULT_MAX_CACHED_JOBS) {
     this.db = RegistryStore.open(null);
     this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.prepare();
   }
 
@@ -634,7 +666,7 @@ export class RegistryStore {
     const terminal = [S.completed, S.dead, S.cancelled].join(', ');
     this.lists.clear();
     this.updates.clear();
-    this.eventInserts.clear();
+    this.pieceInserts.clear();
     this.jobInserts.clear();
     this.st = {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
@@ -642,18 +674,20 @@ export class RegistryStore {
       byKey: db.prepare('SELECT * FROM jobs WHERE idem_key = ?'),
       headByKey: db.prepare(`SELECT ${HEAD_COLS} FROM jobs WHERE idem_key = ?`).raw(true),
       activeHeads: db.prepare(`SELECT ${HEAD_COLS}, rowid FROM jobs WHERE status IN (${live}) LIMIT ?`).raw(true),
-      events: db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq, n LIMIT ?'),
-      entryRest: db.prepare('SELECT * FROM events WHERE seq = ? AND n > ? ORDER BY n'),
+      pieceBefore: db.prepare('SELECT k FROM events WHERE k < ? ORDER BY k DESC LIMIT 1').pluck(),
+      piecesFrom: db.prepare('SELECT k, data FROM events WHERE k >= ? ORDER BY k').raw(true),
+      lastPiece: db.prepare('SELECT k, last_seq, at, n, data FROM events ORDER BY k DESC LIMIT 1').raw(true),
+      rewritePiece: db.prepare('UPDATE events SET last_seq = ?, at = ?, n = ?, data = ? WHERE k = ?'),
       // These walk jobs_status (oldest first): the pending, dispatched and running sets are what is in flight.
-      due: db.prepare(`SELECT * FROM jobs WHERE status = ${S.pending} AND run_at <= ? ORDER BY created_at, id LIMIT ?`),
-      overdueDispatched: db.prepare(`SELECT * FROM jobs WHERE status = ${S.dispatched} AND dispatched_at < ? ORDER BY created_at, id LIMIT ?`),
-      overdueRunning: db.prepare(`SELECT * FROM jobs WHERE status = ${S.running} AND started_at < ? ORDER BY created_at, id LIMIT ?`),
+      due: db.prepare(`SELECT * FROM jobs WHERE status = ${S.pending} AND run_at <= ? ORDER BY created_at, ord LIMIT ?`),
+      overdueDispatched: db.prepare(`SELECT * FROM jobs WHERE status = ${S.dispatched} AND dispatched_at < ? ORDER BY created_at, ord LIMIT ?`),
+      overdueRunning: db.prepare(`SELECT * FROM jobs WHERE status = ${S.running} AND started_at < ? ORDER BY created_at, ord LIMIT ?`),
       // Named: without statistics SQLite takes jobs_status for these and walks every completed job.
       completedSince: db.prepare(`SELECT count(*) AS n FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? AND status = ${S.completed}`),
-      prunable: db.prepare(`SELECT rowid, status, priority, type, worker FROM jobs INDEXED BY jobs_finished WHERE finished_at < ? AND status IN (${terminal}) ORDER BY finished_at, id LIMIT ?`).raw(true),
+      prunable: db.prepare(`SELECT rowid, status, priority, type, worker FROM jobs INDEXED BY jobs_finished WHERE finished_at < ? AND status IN (${terminal}) ORDER BY finished_at, ord LIMIT ?`).raw(true),
       deleteJob: db.prepare('DELETE FROM jobs WHERE rowid = ?'),
-      oldestEvents: db.prepare('SELECT seq, at FROM events ORDER BY seq, n LIMIT ?'),
-      deleteEvents: db.prepare('DELETE FROM events WHERE seq <= ?'),
+      oldestPieces: db.prepare('SELECT k, data FROM events ORDER BY k').raw(true),
+      deletePiece: db.prepare('DELETE FROM events WHERE k = ?'),
       metaGet: db.prepare('SELECT v FROM meta WHERE k = ?'),
       metaSet: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
     };
@@ -661,22 +695,24 @@ export class RegistryStore {
 
   // ---- writes (the machine's) ----
 
-  /** Run `fn` as one transaction (one batch of committed entries). */
-  transaction(fn: () => void): void {
+  /** Run `fn` as one transaction (one batch of committed entries, or one entry applied on its own). */
+  transaction<T>(fn: () => T): T {
     if (this.inTransaction) return fn();
     let ok = false;
     try {
-      this.db.transaction(() => {
+      const out = this.db.transaction(() => {
         this.inTransaction = true;
         try {
-          fn();
+          const r = fn();
           this.flushJobs();
           this.flushEvents();
+          return r;
         } finally {
           this.inTransaction = false;
         }
       })();
       ok = true;
+      return out;
     } finally {
       // On a throw SQLite rolls the transaction back; what is in memory may be ahead of it, so it goes too.
       if (!ok) this.forget();
@@ -800,7 +836,9 @@ export class RegistryStore {
     this.dirty.length = 0;
     this.dirtyKeys.clear();
     this.uncachedRead = null;
-    this.pending.length = 0;
+    this.piece = null;
+    this.closedPieces.length = 0;
+    this.writtenSeq = this.lastWrittenSeq();
   }
 
   private jobInsertStmt(rows: number): Stmt {
@@ -836,32 +874,71 @@ export class RegistryStore {
     return st;
   }
 
+  /** Events come in feed order (seq, then n), the machine's only way to write them. */
   event(e: JobEvent): void {
-    const detail = e.detail === null ? null : JSON.stringify(e.detail);
-    const kind = kindCode(e.kind);
-    const status = e.status === null ? null : statusCode(e.status);
-    if (!this.inTransaction) {
-      this.eventStmt(1).run(e.seq, e.n, e.at, kind, e.jobId, status, e.attempt, e.worker, detail);
+    const t: EventTuple = [e.seq, e.at, kindCode(e.kind), e.jobId, e.status === null ? null : statusCode(e.status), e.attempt, e.worker, e.detail];
+    if (e.seq <= this.writtenSeq) {
+      // Only after a flush in the middle of an entry (none of today's callers does that).
+      this.extendLastPiece(t);
       return;
     }
-    const p = this.pending;
-    p.push(e.seq, e.n, e.at, kind, e.jobId, status, e.attempt, e.worker, detail);
-    if (p.length === EVENT_ROWS * EVENT_COLS) this.flushEvents();
+    let p = this.piece;
+    if (p !== null && p.last !== e.seq && p.events.length >= EVENTS_PER_PIECE) {
+      this.closePiece(p);
+      p = null;
+    }
+    if (p === null) {
+      p = { k: e.seq * EVENT_KEY_N + e.n, last: e.seq, at: e.at, events: [] };
+      this.piece = p;
+    }
+    p.events.push(t);
+    p.last = e.seq;
+    if (e.at > p.at) p.at = e.at;
+    if (!this.inTransaction) this.flushEvents();
   }
 
-  /** Write the pending events (see `pending`), in order. */
+  private closePiece(p: EventPiece): void {
+    this.closedPieces.push(p.k, p.last, p.at, p.events.length, JSON.stringify(p.events));
+    this.piece = null;
+    if (this.closedPieces.length === PIECE_ROWS * PIECE_COLS) this.writePieces();
+  }
+
+  /** Write every piece held, the open one too (see `piece`). */
   private flushEvents(): void {
-    const p = this.pending;
-    if (p.length === 0) return;
-    this.eventStmt(p.length / EVENT_COLS).run(...p);
-    p.length = 0;
+    if (this.piece !== null) this.closePiece(this.piece);
+    this.writePieces();
   }
 
-  private eventStmt(rows: number): Stmt {
-    let st = this.eventInserts.get(rows);
+  private writePieces(): void {
+    const rows = this.closedPieces;
+    if (rows.length === 0) return;
+    inChunks(rows.length / PIECE_COLS, PIECE_ROWS, (from, n) => {
+      this.pieceStmt(n).run(...rows.slice(from * PIECE_COLS, (from + n) * PIECE_COLS));
+    });
+    this.writtenSeq = rows[rows.length - 4] as number;
+    rows.length = 0;
+  }
+
+  /** Append an event of the last written seq to the piece that holds that seq's others. */
+  private extendLastPiece(t: EventTuple): void {
+    const last = this.st.lastPiece.get() as [number, number, number, number, string] | undefined;
+    if (last === undefined || last[1] !== t[0]) throw new Error(`job_registry: event for seq ${t[0]} after seq ${this.writtenSeq} was written`);
+    const [k, lastSeq, at, n, data] = last;
+    const events = JSON.parse(data) as EventTuple[];
+    events.push(t);
+    this.st.rewritePiece.run(lastSeq, Math.max(at, t[1]), n + 1, JSON.stringify(events), k);
+  }
+
+  private lastWrittenSeq(): number {
+    const last = this.st.lastPiece.get() as [number, number, number, number, string] | undefined;
+    return last === undefined ? 0 : last[1];
+  }
+
+  private pieceStmt(rows: number): Stmt {
+    let st = this.pieceInserts.get(rows);
     if (st === undefined) {
-      st = this.db.prepare(`INSERT OR FAIL INTO events (seq, n, at, kind, job_id, status, attempt, worker, detail) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`);
-      this.eventInserts.set(rows, st);
+      st = this.db.prepare(`INSERT OR FAIL INTO events (k, last_seq, at, n, data) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?)').join(', ')}`);
+      this.pieceInserts.set(rows, st);
     }
     return st;
   }
@@ -891,16 +968,52 @@ export class RegistryStore {
    * `limit` of them, in whole entries: always a prefix of the feed, so what is
    * kept is a contiguous suffix and a reader behind it can be told exactly
    * where it starts. Returns the seq of the last entry removed (0 when none).
+   * Decided on the events alone, never on how they are cut into pieces (which
+   * differs between members): whole pieces before the cut are deleted, and
+   * the piece the cut falls in is written again without its removed events.
    */
   pruneEvents(before: number, limit: number): { readonly removed: number; readonly through: number; readonly more: boolean } {
     this.flushEvents();
-    const rows = this.st.oldestEvents.all(limit + 1) as { seq: number; at: number }[];
-    let n = 0;
-    while (n < rows.length && n < limit && rows[n]!.at < before) n++;
-    if (n === 0) return { removed: 0, through: 0, more: false };
-    const through = rows[n - 1]!.seq;
-    const removed = this.st.deleteEvents.run(through).changes;
-    return { removed, through, more: n === limit && rows.length > limit && rows[limit]!.at < before };
+    // 1. Where the cut falls: the seq of the last of the first `limit` events older than `before`.
+    let counted = 0;
+    let through = 0;
+    let more = false;
+    scan: for (const [, data] of this.st.oldestPieces.iterate() as IterableIterator<[number, string]>) {
+      for (const t of JSON.parse(data) as EventTuple[]) {
+        if (counted === limit) {
+          if (t[0] === through) continue; // the rest of the cut's entry goes with it
+          more = t[1] < before;
+          break scan;
+        }
+        if (t[1] >= before) break scan;
+        counted++;
+        through = t[0];
+      }
+    }
+    if (through === 0) return { removed: 0, through: 0, more: false };
+    // 2. Delete every event with seq <= through.
+    let removed = 0;
+    const rewrite: EventTuple[] = [];
+    const cut: [number, string][] = [];
+    for (const piece of this.st.oldestPieces.iterate() as IterableIterator<[number, string]>) {
+      if (Math.floor(piece[0] / EVENT_KEY_N) > through) break;
+      cut.push(piece); // written after the walk: SQLite cannot write while a statement iterates
+    }
+    for (const [k, data] of cut) {
+      const events = JSON.parse(data) as EventTuple[];
+      let kept = 0;
+      while (kept < events.length && events[kept]![0] <= through) kept++;
+      removed += kept;
+      for (let i = kept; i < events.length; i++) rewrite.push(events[i]!);
+      this.st.deletePiece.run(k);
+    }
+    if (rewrite.length > 0) {
+      // Whole entries were removed, so what is left of the piece starts an entry (n = 0).
+      let at = 0;
+      for (const t of rewrite) at = Math.max(at, t[1]);
+      this.pieceStmt(1).run(rewrite[0]![0] * EVENT_KEY_N, rewrite[rewrite.length - 1]![0], at, rewrite.length, JSON.stringify(rewrite));
+    }
+    return { removed, through, more };
   }
 
   setMeta(k: string, v: string): void {
@@ -965,10 +1078,25 @@ export class RegistryStore {
    */
   events(after: number, limit: number): JobEvent[] {
     this.settle();
-    const rows = this.st.events.all(after, limit) as EventRow[];
-    const last = rows[rows.length - 1];
-    if (rows.length === limit && last !== undefined) rows.push(...(this.st.entryRest.all(last.seq, last.n) as EventRow[]));
-    return rows.map(toEvent);
+    // The piece holding the first event after `after` may start at or before it.
+    const start = (this.st.pieceBefore.get((after + 1) * EVENT_KEY_N) as number | undefined) ?? 0;
+    const out: JobEvent[] = [];
+    let seq = -1;
+    let n = 0;
+    pieces: for (const [k, data] of this.st.piecesFrom.iterate(start) as IterableIterator<[number, string]>) {
+      // A piece starts an entry unless an entry was ever split across two; its key holds its first n.
+      let first = k % EVENT_KEY_N;
+      for (const t of JSON.parse(data) as EventTuple[]) {
+        if (t[0] !== seq) {
+          if (out.length >= limit) break pieces;
+          seq = t[0];
+          n = first;
+        } else n++;
+        first = 0;
+        if (seq > after) out.push(toEvent(t, n));
+      }
+    }
+    return out;
   }
 
   due(now: number, limit: number): Job[] {
@@ -988,7 +1116,7 @@ export class RegistryStore {
   }
 
   /**
-   * One page of a filtered list, in (createdAt, id) order, after `cursor`.
+   * One page of a filtered list, in (createdAt, ord) order, after `cursor`.
    * SQLite walks ONE index in that order and filters the rest; without
    * statistics it picks among the filters' indexes blindly, and a bad pick
    * (jobs_status for status = 'completed' AND type = <a rare type>) walks
@@ -1027,8 +1155,8 @@ export class RegistryStore {
       shape.push('to');
     }
     if (cursor !== null) {
-      where.push(order === 'asc' ? '(created_at, id) > (?, ?)' : '(created_at, id) < (?, ?)');
-      params.push(cursor.createdAt, cursor.id);
+      where.push(order === 'asc' ? '(created_at, ord) > (?, ?)' : '(created_at, ord) < (?, ?)');
+      params.push(cursor.createdAt, cursor.ord);
       shape.push('cursor');
     }
     const key = shape.join(',');
@@ -1036,7 +1164,7 @@ export class RegistryStore {
     if (st === undefined) {
       const dir = order === 'asc' ? 'ASC' : 'DESC';
       st = this.db
-        .prepare(`SELECT ${JOB_COLS} FROM jobs INDEXED BY ${index} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at ${dir}, id ${dir} LIMIT ?`)
+        .prepare(`SELECT ${JOB_COLS} FROM jobs INDEXED BY ${index} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at ${dir}, ord ${dir} LIMIT ?`)
         .raw(true);
       this.lists.set(key, st);
     }
@@ -1044,8 +1172,8 @@ export class RegistryStore {
     const more = rows.length > limit;
     if (more) rows.pop();
     const jobs = rows.map(toJobRaw);
-    const last = jobs[jobs.length - 1];
-    return { jobs, next: more && last !== undefined ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+    const last = rows[rows.length - 1];
+    return { jobs, next: more && last !== undefined ? encodeCursor({ createdAt: last[14], ord: last[22] }) : null };
   }
 
   /** The index a list walks for equality filters on `cols` (with `values` in the same order). */
@@ -1086,6 +1214,11 @@ export class RegistryStore {
   /** Replace the whole database with an image from serialize(). */
   restore(image: Buffer): void {
     const next = RegistryStore.open(image);
+    const version = next.pragma('user_version', { simple: true }) as number;
+    if (version !== SCHEMA_VERSION) {
+      next.close();
+      throw new Error(`job_registry: snapshot has table layout ${version}, this member reads ${SCHEMA_VERSION}`);
+    }
     this.db.close();
     this.db = next;
     this.prepare();
