@@ -2,6 +2,7 @@
 // from the config, the DQ_COOKIE variable or a cookie file; a development default
 // is allowed only outside production and is reported as a warning.
 import { readFileSync } from 'node:fs';
+import { maxBusyWaitUs } from './busywait.js';
 import { parseNodeName } from './names.js';
 
 export interface TlsConfig {
@@ -33,6 +34,11 @@ export interface DistConfigInput {
   readonly reconnectMaxMs?: number;
   /** Operations coalesced into one frame at most. */
   readonly maxOpsPerFrame?: number;
+  /**
+   * Spin before sleep (BEAM `+sbwt`): the default ws transport keeps polling for this many µs after each
+   * frame instead of sleeping, trading CPU for wake-up latency. 0 (default) is off; else DQ_BUSY_WAIT_US.
+   */
+  readonly busyWaitUs?: number;
   readonly tls?: TlsConfig;
 }
 
@@ -52,6 +58,7 @@ export interface DistConfig {
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
   readonly maxOpsPerFrame: number;
+  readonly busyWaitUs: number;
   readonly tls: TlsConfig | undefined;
 }
 
@@ -116,6 +123,13 @@ export function resolveDistConfig(input: DistConfigInput, src: ConfigSources): C
   }
   if (out.hardBufferedBytes! < out.softBufferedBytes!) return { ok: false, field: 'hardBufferedBytes', error: 'must be at least softBufferedBytes' };
   if (out.reconnectMaxMs! < out.reconnectMinMs!) return { ok: false, field: 'reconnectMaxMs', error: 'must be at least reconnectMinMs' };
+  // The config's busyWaitUs, else DQ_BUSY_WAIT_US, else 0 (off, so idle nodes and tests burn no CPU).
+  const envBusy = src.env.DQ_BUSY_WAIT_US;
+  const busyWaitUs = input.busyWaitUs ?? (envBusy === undefined || envBusy.trim() === '' ? 0 : Number(envBusy));
+  if (!Number.isInteger(busyWaitUs) || busyWaitUs < 0 || busyWaitUs > maxBusyWaitUs) {
+    const given = input.busyWaitUs === undefined ? `DQ_BUSY_WAIT_US=${JSON.stringify(envBusy)}` : JSON.stringify(input.busyWaitUs);
+    return { ok: false, field: 'busyWaitUs', error: `must be an integer from 0 to ${maxBusyWaitUs} (µs), got ${given}` };
+  }
   if (out.timeoutTicks! < 2) return { ok: false, field: 'timeoutTicks', error: 'must be at least 2 (one lost tick must not disconnect)' };
   const config: DistConfig = Object.freeze({
     node: input.node,
@@ -133,6 +147,7 @@ export function resolveDistConfig(input: DistConfigInput, src: ConfigSources): C
     reconnectMinMs: out.reconnectMinMs!,
     reconnectMaxMs: out.reconnectMaxMs!,
     maxOpsPerFrame: out.maxOpsPerFrame!,
+    busyWaitUs,
     tls: input.tls === undefined ? undefined : Object.freeze({ ...input.tls }),
   });
   return { ok: true, config, warnings };

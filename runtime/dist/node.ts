@@ -34,7 +34,7 @@ export type Spawnable = (args: unknown) => ProcessBody;
 type Starter = (args: unknown) => Promise<Pid>;
 
 export interface DistDeps {
-  /** Default: WebSocket (wss when the config has `tls`), with the config's maxFrameBytes. */
+  /** Default: WebSocket (wss when the config has `tls`), with the config's maxFrameBytes and busyWaitUs. */
   readonly transport?: Transport;
   readonly env: Env;
   readonly log?: Logger;
@@ -136,7 +136,8 @@ export class Distribution implements RemotePort {
     if (!resolved.ok) throw new DistConfigError(resolved.field, resolved.error);
     for (const w of resolved.warnings) deps.log?.warn({ node: input.node }, w);
     let config = resolved.config;
-    const transport = deps.transport ?? wsTransport({ maxFrameBytes: config.maxFrameBytes, ...(config.tls === undefined ? {} : { tls: config.tls }) });
+    const transport =
+      deps.transport ?? wsTransport({ maxFrameBytes: config.maxFrameBytes, busyWaitUs: config.busyWaitUs, ...(config.tls === undefined ? {} : { tls: config.tls }) });
     // Connections may arrive before the node object exists; they wait on this.
     const holder: { dist?: Distribution } = {};
     let listener: Listener | undefined;

@@ -7,6 +7,7 @@ import { type IncomingMessage, type ServerResponse, createServer as createHttpSe
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { BusyWait, maxBusyWaitUs } from './busywait.js';
 import { ConnInbox, InboxConn } from './inbox.js';
 import type { Conn, Listener, Transport } from './transport.js';
 
@@ -16,6 +17,16 @@ export interface WsTransportOptions {
   readonly maxFrameBytes?: number;
   /** Bound on TCP connect + TLS + HTTP upgrade before connect() rejects. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Spin before sleep (BEAM's `+sbwt`): keep the event loop polling for this many µs after each frame
+   * sent or received, so a reply arriving soon does not wait for a sleeping process to wake. 0 (default): off.
+   */
+  readonly busyWaitUs?: number;
+}
+
+/** The ws transport, plus a view of its busy-wait spinner (undefined when off) for tests and benchmarks. */
+export interface WsTransport extends Transport {
+  readonly busyWait: { readonly spinning: boolean; readonly turns: number } | undefined;
 }
 
 const defaultMaxFrameBytes = 16 * 1024 * 1024;
@@ -51,9 +62,14 @@ class WsConn extends InboxConn implements Conn {
   private drainArmed = false;
   onDrain: () => void = noop;
 
-  constructor(private readonly ws: WebSocket) {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly spin: BusyWait | undefined,
+    onGone: () => void,
+  ) {
     super(new ConnInbox(queueMicrotask));
     ws.on('message', (data, isBinary) => {
+      this.spin?.touch();
       if (isBinary) this.fail(1003, 'binary_frame_unsupported');
       else if (!this.inbox.frame(text(data))) this.fail(1008, 'unclaimed_frames_overflow');
     });
@@ -63,12 +79,14 @@ class WsConn extends InboxConn implements Conn {
     });
     ws.on('close', (code, reason) => {
       this.inbox.close(reason.length > 0 ? reason.toString('utf8') : (this.error ?? `closed:${code}`), false);
+      onGone();
     });
   }
 
   send(data: string): void {
     if (this.inbox.closed || this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(data, this.written);
+    this.spin?.touch();
     if (this.ws.bufferedAmount > 0) this.drainArmed = true;
   }
 
@@ -106,8 +124,21 @@ function upgradeRequired(_req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(426, { connection: 'close' }).end();
 }
 
-export function wsTransport(opts: WsTransportOptions = {}): Transport {
+export function wsTransport(opts: WsTransportOptions = {}): WsTransport {
   const maxPayload = opts.maxFrameBytes ?? defaultMaxFrameBytes;
+  const busyWaitUs = opts.busyWaitUs ?? 0;
+  if (!Number.isInteger(busyWaitUs) || busyWaitUs < 0 || busyWaitUs > maxBusyWaitUs) {
+    throw new RangeError(`busyWaitUs must be an integer in [0, ${maxBusyWaitUs}], got ${busyWaitUs}`);
+  }
+  // One spinner for every connection of this transport; it stops early when the last one closes.
+  const spin = busyWaitUs > 0 ? new BusyWait(busyWaitUs) : undefined;
+  let openConns = 0;
+  const wrap = (ws: WebSocket): WsConn => {
+    openConns++;
+    return new WsConn(ws, spin, () => {
+      if (--openConns === 0) spin?.stop();
+    });
+  };
   const handshakeTimeout = opts.connectTimeoutMs ?? defaultConnectTimeoutMs;
   // Read once, at construction: a missing or unreadable file fails at boot, not at the first connection.
   const tls = opts.tls && {
@@ -118,6 +149,8 @@ export function wsTransport(opts: WsTransportOptions = {}): Transport {
   const scheme = tls ? 'wss' : 'ws';
 
   return {
+    busyWait: spin,
+
     async listen(host: string, port: number, onConn: (conn: Conn) => void): Promise<Listener> {
       const server = tls
         ? createHttpsServer(
@@ -126,7 +159,7 @@ export function wsTransport(opts: WsTransportOptions = {}): Transport {
           )
         : createHttpServer(upgradeRequired);
       const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload, clientTracking: false });
-      wss.on('connection', (ws) => onConn(new WsConn(ws)));
+      wss.on('connection', (ws) => onConn(wrap(ws)));
       let bound = false;
       await new Promise<void>((resolve, reject) => {
         // wss re-emits the server's errors. Before binding, one fails listen();
@@ -168,7 +201,7 @@ export function wsTransport(opts: WsTransportOptions = {}): Transport {
         const failed = (err: Error): void => reject(err);
         ws.on('error', failed);
         ws.once('open', () => {
-          const conn = new WsConn(ws); // attaches its own handlers before we detach ours
+          const conn = wrap(ws); // attaches its own handlers before we detach ours
           ws.off('error', failed);
           resolve(conn);
         });

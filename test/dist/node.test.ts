@@ -1034,13 +1034,29 @@ describe('config', () => {
     { what: 'a non-integer tickMs', input: { node: 'a@h:1', cookie: COOKIE, tickMs: 0.5 }, field: 'tickMs' },
     { what: 'reconnectMaxMs < reconnectMinMs', input: { node: 'a@h:1', cookie: COOKIE, reconnectMinMs: 500, reconnectMaxMs: 100 }, field: 'reconnectMaxMs' },
     { what: 'an unreadable cookie file', input: { node: 'a@h:1', cookieFile: '/nope' }, field: 'cookieFile' },
-  ])('resolveDistConfig names the field for $what', ({ input, field }) => {
-    const r = resolveDistConfig(input, src());
+    { what: 'a negative busyWaitUs', input: { node: 'a@h:1', cookie: COOKIE, busyWaitUs: -1 }, field: 'busyWaitUs' },
+    { what: 'a non-integer busyWaitUs', input: { node: 'a@h:1', cookie: COOKIE, busyWaitUs: 2.5 }, field: 'busyWaitUs' },
+    { what: 'a busyWaitUs over 10 ms', input: { node: 'a@h:1', cookie: COOKIE, busyWaitUs: 10_001 }, field: 'busyWaitUs' },
+    { what: 'a non-numeric DQ_BUSY_WAIT_US', input: { node: 'a@h:1', cookie: COOKIE }, env: { DQ_BUSY_WAIT_US: 'lots' }, field: 'busyWaitUs' },
+    { what: 'a negative DQ_BUSY_WAIT_US', input: { node: 'a@h:1', cookie: COOKIE }, env: { DQ_BUSY_WAIT_US: '-5' }, field: 'busyWaitUs' },
+  ])('resolveDistConfig names the field for $what', ({ input, field, env }) => {
+    const r = resolveDistConfig(input, src(env));
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.field).toBe(field);
       expect(r.error.length).toBeGreaterThan(0);
     }
+  });
+
+  it('busyWaitUs is off by default, taken from DQ_BUSY_WAIT_US, and the config wins over the variable', () => {
+    const busy = (input: { busyWaitUs?: number }, env: Record<string, string> = {}): unknown => {
+      const r = resolveDistConfig({ node: 'a@h:1', cookie: COOKIE, ...input }, src(env));
+      return r.ok ? r.config.busyWaitUs : r;
+    };
+    expect(busy({})).toBe(0);
+    expect(busy({}, { DQ_BUSY_WAIT_US: '750' })).toBe(750);
+    expect(busy({ busyWaitUs: 0 }, { DQ_BUSY_WAIT_US: '750' })).toBe(0);
+    expect(busy({ busyWaitUs: 10_000 })).toBe(10_000);
   });
 
   it('without a cookie, development falls back to the dev cookie with a warning; production is an error', () => {

@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryStore } from '../../actors/job_registry/store.js';
-import type { JobEvent } from '../../actors/job_registry/types.js';
+import type { JobEvent, JobId } from '../../actors/job_registry/types.js';
 
 let open: RegistryStore[] = [];
 function store(): RegistryStore {
@@ -17,7 +17,7 @@ afterEach(() => {
   open = [];
 });
 
-const ev = (seq: number, n: number, at = 1_000): JobEvent => ({ seq, n, at, kind: 'submitted', jobId: `j${seq}.${n}`, status: 'pending', attempt: 1, worker: null, detail: null });
+const ev = (seq: number, n: number, at = 1_000): JobEvent => ({ seq, n, at, kind: 'submitted', jobId: `j${seq}.${n}` as JobId, status: 'pending', attempt: 1, worker: null, detail: null });
 const keys = (es: readonly JobEvent[]): string[] => es.map((e) => `${e.seq}.${e.n}`);
 
 describe('event pieces', () => {
