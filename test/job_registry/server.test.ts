@@ -13,12 +13,14 @@ import {
   type SubscriptionMessage,
   jobRegistry,
   registryAt,
+  uuidFrom,
 } from '../../actors/job_registry/server.js';
 import type { EventsPage, Job, JobEvent, ListPage } from '../../actors/job_registry/types.js';
 import { RAFT_FSM, type FsmView, raftFsm } from '../../actors/raft/fsm.js';
 import { MemoryDisk, MemoryStorage } from '../../actors/raft/storage.js';
 import type { NodeId } from '../../actors/raft/types.js';
 import { type Runtime, startServer } from '../../runtime/index.js';
+import { seededRng } from '../../runtime/rng.js';
 import { Cluster } from '../dist/cluster-harness.js';
 
 const NAMES = ['n1', 'n2', 'n3'] as const;
@@ -158,13 +160,26 @@ async function started(seed: string, args = {}): Promise<{ rc: RegistryCluster; 
   return { rc, leader, followers: NAMES.filter((n) => n !== leader) };
 }
 
+describe('uuidFrom', () => {
+  it('makes v7 UUIDs: the time first, so ids made later sort later; the rest from the seeded source', () => {
+    const rng = seededRng(7);
+    const at = Date.UTC(2026, 10, 22, 21, 0, 0);
+    const ids = [0, 0, 1, 2, 1000, 86_400_000].map((dt) => uuidFrom(rng, at + dt));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(parseInt(ids[0]!.replace(/-/g, '').slice(0, 12), 16)).toBe(at);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(ids.slice(1)).toEqual([...ids.slice(1)].sort());
+    expect(uuidFrom(seededRng(7), at)).toBe(ids[0]); // replayable
+  });
+});
+
 describe('job_registry: proposing through any node', () => {
   it('a submit on a follower is forwarded to the leader, committed, and readable on every node', async () => {
     const { rc, followers } = await started('fwd');
     const r = okResult(await rc.submit(followers[0]!, { type: 'calc', priority: 10, payload: { n: 1 } }));
     expect(r.result).toMatchObject({ type: 'ok', status: 'pending', attempt: 1, changed: true, created: true });
     const id = (r.result as { id: string }).id;
-    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     await rc.applied(r.index);
     for (const n of NAMES) {
       const job = await rc.local<Job | null>(n, { q: 'get', id });
