@@ -21,7 +21,7 @@ describe('npm start demo', () => {
     expect(r.stdout).toMatch(/router retries past maxRetries +→ rejected: retries_exhausted/);
     expect(r.stdout).toMatch(/late worker report: email-1 running +→ rejected: illegal_transition/);
     const holdings = [...r.stdout.matchAll(/^ {2}orch\d@orch\d:4369 +(.*)$/gm)].map((m) => m[1]);
-    expect(holdings).toEqual(Array(3).fill('email-1:cancelled#1  report-1:completed#1  resize-1:dead#3'));
+    expect(holdings).toEqual(Array(3).fill('report-1:completed#1  email-1:cancelled#1  resize-1:dead#3'));
     expect(r.stdout).toContain('cluster stopped; state directory removed');
   });
 });
