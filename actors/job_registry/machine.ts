@@ -12,7 +12,7 @@
 import type { StateMachine } from '../raft/fsm.js';
 import type { LogEntry } from '../raft/types.js';
 import { checkCommand, checkQuery, registryLimits } from './schema.js';
-import { CursorError, RegistryStore, decodeCursor } from './store.js';
+import { CursorError, DEFAULT_MAX_CACHED_JOBS, DEFAULT_WRITE_BEHIND_JOBS, RegistryStore, decodeCursor } from './store.js';
 import { type Decision, type RegistryUnsafe, decide, decideSubmit } from './transitions.js';
 import type { BatchCommand, CommandResult, EntryResult, JobEvent, JobHead, RegistryCommand, JobStatus, PruneCommand, QueryResult, RegistryQuery, RegistryStats, SubmitCommand } from './types.js';
 import { JOB_STATUSES, QUERY_LIMITS } from './types.js';
@@ -33,6 +33,8 @@ export interface RegistryMachineOptions {
   /** Told of every event once it is applied (at the end of its batch, when the fsm batches). */
   readonly onEvents?: (events: readonly JobEvent[]) => void;
   readonly unsafe?: RegistryUnsafe;
+  /** Jobs whose SQLite writes may wait in memory across batches (store.ts, DEFAULT_WRITE_BEHIND_JOBS); 0: write every batch. */
+  readonly writeBehindJobs?: number;
 }
 
 /** What the statistics keep besides the rows; saved in the snapshot. */
@@ -64,7 +66,7 @@ const COUNTERS_KEY = 'counters';
 const DEFAULT_THROUGHPUT_WINDOW_MS = 60_000;
 
 export class RegistryMachine implements StateMachine<EntryResult | null, unknown, QueryResult> {
-  private readonly store = new RegistryStore();
+  private readonly store: RegistryStore;
   private counters = zeroCounters();
   private readonly unsafe: RegistryUnsafe;
   private readonly onEvents: ((events: readonly JobEvent[]) => void) | null;
@@ -74,6 +76,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
   private eventN = 0;
 
   constructor(opts: RegistryMachineOptions = {}) {
+    this.store = new RegistryStore(DEFAULT_MAX_CACHED_JOBS, opts.writeBehindJobs ?? DEFAULT_WRITE_BEHIND_JOBS);
     this.unsafe = opts.unsafe ?? {};
     this.onEvents = opts.onEvents ?? null;
   }
