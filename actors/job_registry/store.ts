@@ -61,32 +61,6 @@ CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 /** The layout above, in SQLite's user_version: a snapshot of another layout is refused, not misread. */
 const SCHEMA_VERSION = 2;
 
-interface JobRow {
-  ord: number;
-  id: string;
-  type: string;
-  priority: number;
-  payload: string;
-  status: number;
-  attempt: number;
-  retries: number;
-  max_retries: number;
-  timeout_s: number;
-  worker: string | null;
-  progress: number | null;
-  result: string | null;
-  error: string | null;
-  idem_key: string | null;
-  metadata: string;
-  parent_id: string | null;
-  created_at: number;
-  updated_at: number;
-  run_at: number;
-  dispatched_at: number | null;
-  started_at: number | null;
-  finished_at: number | null;
-}
-
 /**
  * One event as stored inside a piece: [seq, at, kind, jobId, status, attempt,
  * worker, detail] (kind and status as their codes, detail as JSON). Its `n`
@@ -371,7 +345,7 @@ type HeadRow = [string, string, number, number, number, number, number, number, 
 type HeadRowid = [...HeadRow, number];
 
 /** A raw (positional) row of HEAD_COLS: better-sqlite3 builds an array far faster than a 20-key object. */
-function toHead(r: HeadRow | HeadRowid): JobHead {
+function toHead(r: HeadRow | HeadRowid | JobRowRaw): JobHead {
   return {
     id: r[0] as JobId,
     type: r[1],
@@ -432,30 +406,7 @@ const JOB_COLS = `${HEAD_COLS}, payload, metadata, ord`;
 type JobRowRaw = [...HeadRow, string, string, number];
 
 function toJobRaw(r: JobRowRaw): Job {
-  return {
-    id: r[0] as JobId,
-    type: r[1],
-    priority: r[2],
-    payload: JSON.parse(r[20]) as Job['payload'],
-    status: STATUS_NAMES[r[3]]!,
-    attempt: r[4],
-    retries: r[5],
-    maxRetries: r[6],
-    timeoutS: r[7],
-    worker: r[8],
-    progress: r[9],
-    result: r[10] === null ? null : (JSON.parse(r[10]) as unknown),
-    error: r[11],
-    idempotencyKey: r[12],
-    metadata: JSON.parse(r[21]) as Job['metadata'],
-    parentId: r[13],
-    createdAt: r[14],
-    updatedAt: r[15],
-    runAt: r[16],
-    dispatchedAt: r[17],
-    startedAt: r[18],
-    finishedAt: r[19],
-  };
+  return jobOf(toHead(r), r[20], r[21]);
 }
 
 /** The columns a list filters by equality. */
@@ -485,33 +436,6 @@ function bump(m: Map<string | number, number>, v: string | number, by: 1 | -1): 
   const n = (m.get(v) ?? 0) + by;
   if (n === 0) m.delete(v);
   else m.set(v, n);
-}
-
-function toJob(r: JobRow): Job {
-  return {
-    id: r.id as JobId,
-    type: r.type,
-    priority: r.priority,
-    payload: JSON.parse(r.payload) as Job['payload'],
-    status: STATUS_NAMES[r.status]!,
-    attempt: r.attempt,
-    retries: r.retries,
-    maxRetries: r.max_retries,
-    timeoutS: r.timeout_s,
-    worker: r.worker,
-    progress: r.progress,
-    result: r.result === null ? null : (JSON.parse(r.result) as unknown),
-    error: r.error,
-    idempotencyKey: r.idem_key,
-    metadata: JSON.parse(r.metadata) as Job['metadata'],
-    parentId: r.parent_id,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    runAt: r.run_at,
-    dispatchedAt: r.dispatched_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-  };
 }
 
 /** A job from its head in memory and its payload and metadata as JSON text. */
@@ -711,9 +635,9 @@ export class RegistryStore {
     this.pieceInserts.clear();
     this.jobInserts.clear();
     this.st = {
-      get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      get: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE id = ?`).raw(true),
       head: db.prepare(`SELECT ${HEAD_COLS}, rowid FROM jobs WHERE id = ?`).raw(true),
-      byKey: db.prepare('SELECT * FROM jobs WHERE idem_key = ?'),
+      byKey: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE idem_key = ?`).raw(true),
       headByKey: db.prepare(`SELECT ${HEAD_COLS} FROM jobs WHERE idem_key = ?`).raw(true),
       activeHeads: db.prepare(`SELECT ${HEAD_COLS}, rowid FROM jobs WHERE status IN (${live}) LIMIT ?`).raw(true),
       pieceBefore: db.prepare('SELECT k FROM events WHERE k < ? ORDER BY k DESC LIMIT 1').pluck(),
@@ -721,9 +645,9 @@ export class RegistryStore {
       lastPiece: db.prepare('SELECT k, last_seq, at, n, data FROM events ORDER BY k DESC LIMIT 1').raw(true),
       rewritePiece: db.prepare('UPDATE events SET last_seq = ?, at = ?, n = ?, data = ? WHERE k = ?'),
       // These walk jobs_status (oldest first): the pending, dispatched and running sets are what is in flight.
-      due: db.prepare(`SELECT * FROM jobs WHERE status = ${S.pending} AND run_at <= ? ORDER BY created_at, ord LIMIT ?`),
-      overdueDispatched: db.prepare(`SELECT * FROM jobs WHERE status = ${S.dispatched} AND dispatched_at < ? ORDER BY created_at, ord LIMIT ?`),
-      overdueRunning: db.prepare(`SELECT * FROM jobs WHERE status = ${S.running} AND started_at < ? ORDER BY created_at, ord LIMIT ?`),
+      due: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE status = ${S.pending} AND run_at <= ? ORDER BY created_at, ord LIMIT ?`).raw(true),
+      overdueDispatched: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE status = ${S.dispatched} AND dispatched_at < ? ORDER BY created_at, ord LIMIT ?`).raw(true),
+      overdueRunning: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE status = ${S.running} AND started_at < ? ORDER BY created_at, ord LIMIT ?`).raw(true),
       // Named: without statistics SQLite takes jobs_status for these and walks every completed job.
       completedSince: db.prepare(`SELECT count(*) AS n FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? AND status = ${S.completed}`),
       prunable: db.prepare(`SELECT rowid, status, priority, type, worker FROM jobs INDEXED BY jobs_finished WHERE finished_at < ? AND status IN (${terminal}) ORDER BY finished_at, ord LIMIT ?`).raw(true),
@@ -1116,19 +1040,19 @@ export class RegistryStore {
     const e = this.jobs.get(id);
     if (e !== undefined && e.dirty) {
       if (e.sql === null) return jobOf(e.head, e.payload, e.metadata);
-      const r = this.st.get.get(id) as JobRow;
-      return jobOf(e.head, r.payload, r.metadata);
+      const r = this.st.get.get(id) as JobRowRaw;
+      return jobOf(e.head, r[20], r[21]);
     }
-    const r = this.st.get.get(id) as JobRow | undefined;
-    return r === undefined ? null : toJob(r);
+    const r = this.st.get.get(id) as JobRowRaw | undefined;
+    return r === undefined ? null : toJobRaw(r);
   }
 
   byKey(key: string): Job | null {
     const pending = this.dirtyKeys.get(key);
     if (pending !== undefined) return this.get(pending.head.id);
-    const r = this.st.byKey.get(key) as JobRow | undefined;
+    const r = this.st.byKey.get(key) as JobRowRaw | undefined;
     if (r === undefined) return null;
-    return this.jobs.get(r.id)?.dirty === true ? this.get(r.id) : toJob(r);
+    return this.jobs.get(r[0])?.dirty === true ? this.get(r[0]) : toJobRaw(r);
   }
 
   /**
@@ -1160,13 +1084,13 @@ export class RegistryStore {
 
   due(now: number, limit: number): Job[] {
     this.settleJobs();
-    return (this.st.due.all(now, limit) as JobRow[]).map(toJob);
+    return (this.st.due.all(now, limit) as JobRowRaw[]).map(toJobRaw);
   }
 
   overdue(status: 'dispatched' | 'running', before: number, limit: number): Job[] {
     this.settleJobs();
     const st = status === 'dispatched' ? this.st.overdueDispatched : this.st.overdueRunning;
-    return (st.all(before, limit) as JobRow[]).map(toJob);
+    return (st.all(before, limit) as JobRowRaw[]).map(toJobRaw);
   }
 
   completedSince(since: number): number {
