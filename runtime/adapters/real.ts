@@ -46,3 +46,15 @@ export function keepAlive(): () => void {
   const t = setInterval(() => {}, 1 << 30);
   return () => clearInterval(t);
 }
+
+/**
+ * The host loop as the ws transport's busy wait (runtime/dist/busywait.ts)
+ * drives it: the monotonic clock, and a turn deferred with setImmediate. A
+ * pending (ref'd) immediate makes libuv poll I/O with timeout 0, so the
+ * process does not sleep; the chain ends by itself, so nothing here keeps an
+ * idle process alive.
+ */
+export const hostSpin: { now(): number; defer(fn: () => void): void } = {
+  now: () => performance.now(),
+  defer: (fn) => void setImmediate(fn),
+};

@@ -4,8 +4,9 @@
 // waking a sleeping process costs tens of µs, more than the whole rest of a
 // loopback round trip. The cost: up to one core busy for the window after each
 // frame, i.e. continuously under steady traffic. Off (0) by default.
+import { hostSpin } from '../adapters/real.js';
 
-/** What the spinner needs from the host; injected so a test can drive it turn by turn. */
+/** What the spinner needs from the host (the real one: adapters/real.ts); injected so a test can drive it turn by turn. */
 export interface SpinHost {
   /** Monotonic milliseconds, sub-millisecond resolution. */
   now(): number;
@@ -15,18 +16,6 @@ export interface SpinHost {
 
 /** The largest window: past ~10 ms the spin burns far more CPU than the tens of µs of wake-up it saves. */
 export const maxBusyWaitUs = 10_000;
-
-/**
- * The host's loop. A pending (ref'd) immediate makes libuv poll with timeout 0, so
- * the process does not sleep; nothing else here keeps it alive, and the chain ends
- * by itself, so a process with no open connection still exits.
- */
-export const hostSpin: SpinHost = {
-  // eslint-disable-next-line no-restricted-properties -- the spin measures host time by design; it drives no runtime decision
-  now: () => performance.now(),
-  // eslint-disable-next-line no-restricted-globals -- the spin is host I/O polling, not a runtime timer: it schedules no work and moves no clock
-  defer: (fn) => void setImmediate(fn),
-};
 
 /**
  * One per transport (not per connection). `touch()` is the per-frame cost: a flag
