@@ -116,7 +116,7 @@ type Compiled = ReturnType<typeof TypeCompiler.Compile>;
  * (faster than trying every branch, and its errors name the real field instead
  * of "expected one of the union").
  */
-function taggedChecker<T>(union: { anyOf: TSchema[] }, tag: string): (x: unknown) => Checked<T> {
+export function taggedChecker<T>(union: { anyOf: TSchema[] }, tag: string): (x: unknown) => Checked<T> {
   const branches = new Map<string, Compiled>();
   for (const b of union.anyOf) {
     const lit = (b as unknown as { properties: Record<string, { const: string }> }).properties[tag]!.const;

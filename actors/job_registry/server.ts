@@ -28,7 +28,7 @@ import type { NodeId } from '../raft/types.js';
 import type { Dest, From, Name, Pid, ProcessContext, Ref, Rng, ServerBehaviour } from '../../runtime/index.js';
 import { NoProc, RuntimeError, createLogger, isDownMessage, noreply, ok, reply, stop } from '../../runtime/index.js';
 import type { RegistryHandle } from './handle.js';
-import { checkCommand, registryLimits } from './schema.js';
+import { checkCommand, registryLimits, taggedChecker } from './schema.js';
 import type { BatchCommand, CommandResult, EntryResult, EventsPage, JobCommand, JobEvent, PruneCommand, QueryResult, RegistryCommand, RegistryQuery, SubmitCommand } from './types.js';
 
 /** The name every node's job_registry is registered under. */
@@ -53,8 +53,11 @@ export type RegistryRequest =
   /** Many commands in one request (and one network hop): each gets its own reply, in order. */
   | { readonly type: 'batch'; readonly commands: readonly CommandInput[] }
   | { readonly type: 'read'; readonly query: RegistryQuery; readonly consistency?: Consistency }
-  /** Send `subscriber` every event after seq `after` as `job_events` messages, then every new one. */
-  | { readonly type: 'subscribe'; readonly after: number; readonly subscriber: Pid }
+  /**
+   * Send `subscriber` every event after seq `after` as `job_events` messages, then every new one; at most
+   * `window` pages unacknowledged at a time (default 8): the subscriber sends a SubscriptionAck for each page.
+   */
+  | { readonly type: 'subscribe'; readonly after: number; readonly subscriber: Pid; readonly window?: number }
   | { readonly type: 'unsubscribe'; readonly ref: Ref }
   | { readonly type: 'status' };
 
@@ -79,7 +82,16 @@ export type BatchReply = { readonly type: 'ok'; readonly replies: readonly Comma
 export type QueryReply = { readonly type: 'ok'; readonly index: number; readonly result: QueryResult } | { readonly type: 'error'; readonly error: RegistryError };
 export type SubscribeReply = { readonly type: 'ok'; readonly ref: Ref } | { readonly type: 'error'; readonly error: RegistryError };
 
-/** What a subscriber receives. `last`: resume with after = last. */
+/**
+ * What a subscriber sends the registry (a plain message, to the registry it
+ * subscribed at) once it has handled the pages through `last`: credit for
+ * more. Without it the registry stops after `window` pages and waits; nothing
+ * is skipped, and the subscriber's mailbox stays bounded (as Erlang's
+ * `{active, N}` bounds what a socket sends its owner).
+ */
+export type SubscriptionAck = { readonly type: 'job_events_ack'; readonly ref: Ref; readonly last: number };
+
+/** What a subscriber receives. `last`: resume with after = last, and acknowledge with it. */
 export type SubscriptionMessage =
   | { readonly type: 'job_events'; readonly ref: Ref; readonly events: readonly JobEvent[]; readonly last: number }
   /** Retention removed events the subscriber had not seen: re-read the jobs, then subscribe again from `oldest - 1`. The subscription is over. */
@@ -89,6 +101,8 @@ export interface RegistryStatus {
   readonly node: string;
   readonly leaderHint: string | null;
   readonly subscribers: number;
+  /** Subscribers with `window` pages unacknowledged: the registry waits for them. */
+  readonly subscribersWaiting: number;
   readonly appliedIndex: number;
   readonly counters: Readonly<RegistryCounters>;
 }
@@ -110,7 +124,7 @@ type Forward = { readonly type: 'forward'; readonly hops: number; readonly op: F
 // ---------------------------------------------------------------------------
 // Boundary: request shapes (the commands inside are checked by the machine's schema once stamped)
 
-export const registryServerLimits = Object.freeze({ maxBatch: 10_000, maxHops: 2 });
+export const registryServerLimits = Object.freeze({ maxBatch: 10_000, maxHops: 2, maxWindow: 64 });
 
 const Input = Type.Object({ c: Type.String() }, { additionalProperties: true });
 const RequestT = Type.Union([
@@ -118,7 +132,7 @@ const RequestT = Type.Union([
   Type.Object({ type: Type.Literal('command'), command: Input }),
   Type.Object({ type: Type.Literal('batch'), commands: Type.Array(Input, { minItems: 1, maxItems: registryServerLimits.maxBatch }) }),
   Type.Object({ type: Type.Literal('read'), query: Type.Object({ q: Type.String() }, { additionalProperties: true }), consistency: Type.Optional(Type.Union([Type.Literal('linearizable'), Type.Literal('local')])) }),
-  Type.Object({ type: Type.Literal('subscribe'), after: Type.Integer({ minimum: 0 }), subscriber: Type.String() }),
+  Type.Object({ type: Type.Literal('subscribe'), after: Type.Integer({ minimum: 0 }), subscriber: Type.String(), window: Type.Optional(Type.Integer({ minimum: 1, maximum: registryServerLimits.maxWindow })) }),
   Type.Object({ type: Type.Literal('unsubscribe'), ref: Type.String() }),
   Type.Object({ type: Type.Literal('status') }),
   Type.Object({
@@ -130,7 +144,8 @@ const RequestT = Type.Union([
     ]),
   }),
 ]);
-const requestCheck = TypeCompiler.Compile(RequestT);
+/** By `type`, so an error names the field of the request it is about. */
+const checkRequest = taggedChecker<RegistryRequest | Forward>(RequestT, 'type');
 
 // ---------------------------------------------------------------------------
 // Arguments
@@ -158,7 +173,7 @@ export interface JobRegistryArgs {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
-export const REGISTRY_DEFAULTS = Object.freeze({ callTimeoutMs: 5_000, retentionMs: 30 * DAY_MS, pruneEveryMs: 10 * 60 * 1000, pruneBatch: 10_000, eventsPage: 1_000, commandsPerEntry: 1_000 });
+export const REGISTRY_DEFAULTS = Object.freeze({ callTimeoutMs: 5_000, retentionMs: 30 * DAY_MS, pruneEveryMs: 10 * 60 * 1000, pruneBatch: 10_000, eventsPage: 1_000, commandsPerEntry: 1_000, subscriptionWindow: 8 });
 const PRUNE_AGAIN_MS = 1_000;
 
 const PRUNE = Symbol('job_registry.prune');
@@ -169,7 +184,13 @@ interface Subscription {
   readonly pid: Pid;
   readonly monitor: Ref;
   after: number;
+  readonly window: number;
+  /** The `last` of each page sent and not acknowledged yet, oldest first. */
+  readonly unacked: number[];
 }
+
+const AckT = Type.Object({ type: Type.Literal('job_events_ack'), ref: Type.String(), last: Type.Integer({ minimum: 0 }) });
+const ackCheck = TypeCompiler.Compile(AckT);
 
 /**
  * A version 7 UUID (RFC 9562): the 48-bit Unix time in ms `at`, then 74 bits
@@ -242,12 +263,12 @@ export class RegistryServer {
 
   /** Answer now (a value) or later (null: a promise replies when it settles). */
   onCall(raw: unknown, from: From): unknown {
-    if (!requestCheck.Check(raw)) {
+    const checked = checkRequest(raw);
+    if (!checked.ok) {
       this.counters.malformed++;
-      const first = requestCheck.Errors(raw).First();
-      return { type: 'error', error: { code: 'bad_request', field: first?.path.replace(/^\//, '').replace(/\//g, '.') ?? '', message: first?.message ?? 'invalid request' } };
+      return { type: 'error', error: { code: 'bad_request', field: checked.field, message: checked.message } };
     }
-    const r = raw as RegistryRequest | Forward;
+    const r = checked.value;
     switch (r.type) {
       case 'submit':
         return this.later(from, this.commands([{ ...r.job, c: 'submit' }]).then((x) => (x.type === 'ok' ? x.replies[0]! : x)));
@@ -260,7 +281,7 @@ export class RegistryServer {
         if (r.consistency === 'local') return this.localRead(r.query);
         return this.later(from, this.read(r.query, 0));
       case 'subscribe':
-        return this.subscribe(r.subscriber, r.after);
+        return this.subscribe(r.subscriber, r.after, r.window ?? REGISTRY_DEFAULTS.subscriptionWindow);
       case 'unsubscribe':
         this.unsubscribe(r.ref);
         return { type: 'ok' };
@@ -454,10 +475,10 @@ export class RegistryServer {
 
   // ---- subscriptions ----
 
-  private subscribe(pid: Pid, after: number): SubscribeReply {
+  private subscribe(pid: Pid, after: number, window: number): SubscribeReply {
     const monitor = this.ctx.monitor(pid);
     const ref = this.ctx.runtime.makeRef();
-    this.subs.set(ref, { ref, pid, monitor, after });
+    this.subs.set(ref, { ref, pid, monitor, after, window, unacked: [] });
     this.pump(this.subs.get(ref)!);
     return { type: 'ok', ref };
   }
@@ -469,11 +490,11 @@ export class RegistryServer {
     this.subs.delete(ref);
   }
 
-  /** Send a subscriber what it has not seen, a page at a time until it is level with the table. */
+  /** Send a subscriber what it has not seen, a page at a time, until it is level with the table or out of credit. */
   private pump(s: Subscription): void {
     const m = this.handle.machine();
     if (m === null) return;
-    for (;;) {
+    while (s.unacked.length < s.window) {
       const page = m.query({ q: 'events', after: s.after, limit: this.eventsPage }) as EventsPage;
       if (page.type === 'truncated') {
         this.ctx.send(s.pid, { type: 'job_events_truncated', ref: s.ref, oldest: page.oldest } satisfies SubscriptionMessage);
@@ -483,10 +504,22 @@ export class RegistryServer {
       if (page.events.length > 0) {
         this.ctx.send(s.pid, { type: 'job_events', ref: s.ref, events: page.events, last: page.last } satisfies SubscriptionMessage);
         this.counters.eventsSent += page.events.length;
+        s.unacked.push(page.last);
       }
       s.after = page.last;
       if (page.events.length < this.eventsPage) return;
     }
+  }
+
+  /** A subscriber's credit: every page through `last` is handled. Unknown refs (a subscription that ended) are ignored. */
+  onAck(ack: SubscriptionAck): void {
+    const s = this.subs.get(ack.ref);
+    if (s === undefined) return;
+    let done = 0;
+    while (done < s.unacked.length && s.unacked[done]! <= ack.last) done++;
+    if (done === 0) return;
+    s.unacked.splice(0, done);
+    this.pump(s);
   }
 
   onApplied(): void {
@@ -501,6 +534,11 @@ export class RegistryServer {
         return;
       }
     }
+  }
+
+  /** A message no one sends the registry on purpose: counted, for the status. */
+  onStray(): void {
+    this.counters.malformed++;
   }
 
   // ---- retention ----
@@ -526,7 +564,9 @@ export class RegistryServer {
   }
 
   status(): RegistryStatus {
-    return { node: this.self, leaderHint: this.leaderHint, subscribers: this.subs.size, appliedIndex: this.handle.machine()?.appliedIndex ?? 0, counters: { ...this.counters } };
+    let waiting = 0;
+    for (const s of this.subs.values()) if (s.unacked.length >= s.window) waiting++;
+    return { node: this.self, leaderHint: this.leaderHint, subscribers: this.subs.size, subscribersWaiting: waiting, appliedIndex: this.handle.machine()?.appliedIndex ?? 0, counters: { ...this.counters } };
   }
 }
 
@@ -588,6 +628,8 @@ export const jobRegistry: ServerBehaviour<RegistryServer, JobRegistryArgs, unkno
     if (msg === APPLIED) state.onApplied();
     else if (msg === PRUNE) state.onPruneTimer();
     else if (isDownMessage(msg)) state.onDown(msg.ref);
+    else if (ackCheck.Check(msg)) state.onAck(msg as SubscriptionAck);
+    else state.onStray();
     return noreply(state);
   },
 

@@ -10,6 +10,7 @@ import {
   JOB_REGISTRY,
   type QueryReply,
   type RegistryStatus,
+  type SubscriptionAck,
   type SubscriptionMessage,
   jobRegistry,
   registryAt,
@@ -19,7 +20,7 @@ import type { EventsPage, Job, JobEvent, ListPage } from '../../actors/job_regis
 import { RAFT_FSM, type FsmView, raftFsm } from '../../actors/raft/fsm.js';
 import { MemoryDisk, MemoryStorage } from '../../actors/raft/storage.js';
 import type { NodeId } from '../../actors/raft/types.js';
-import { type Runtime, startServer } from '../../runtime/index.js';
+import { type Ref, type Runtime, startServer } from '../../runtime/index.js';
 import { seededRng } from '../../runtime/rng.js';
 import { Cluster } from '../dist/cluster-harness.js';
 
@@ -329,6 +330,42 @@ describe('job_registry: the event feed', () => {
     rc.rt(n).exit(sub.pid, 'kill');
     await rc.c.tick(50);
     expect(((await rc.call<RegistryStatus>(n, { type: 'status' })) as RegistryStatus).subscribers).toBe(0);
+  });
+
+  it('a subscriber that does not acknowledge gets at most `window` pages; each ack lets more flow, with no gap or repeat', async () => {
+    const { rc, followers } = await started('flow', { eventsPage: 2 });
+    const n = followers[0]!;
+    let index = 0;
+    for (let i = 0; i < 10; i++) index = okResult(await rc.submit(n, { id: `f${i}`, type: 't', priority: 1 })).index; // 10 entries, an event each
+    await rc.applied(index);
+    const sub = rc.c.collector(n);
+    const r = await rc.call<{ type: 'ok'; ref: Ref }>(n, { type: 'subscribe', after: 0, subscriber: sub.pid, window: 2 });
+    // The subscriber's credit: a plain message to the registry it subscribed at.
+    const ack = (last: number): void => rc.rt(n).send(JOB_REGISTRY, { type: 'job_events_ack', ref: r.ref, last } satisfies SubscriptionAck);
+    const pages = (): Extract<SubscriptionMessage, { type: 'job_events' }>[] => (sub.received as SubscriptionMessage[]).filter((m) => m.type === 'job_events');
+    const waiting = async (): Promise<number> => ((await rc.call<RegistryStatus>(n, { type: 'status' })) as RegistryStatus).subscribersWaiting;
+    await rc.c.tick(50);
+    expect(pages()).toHaveLength(2);
+    expect(await waiting()).toBe(1);
+    // A stale or repeated ack gives no credit; acking the first page gives one more.
+    ack(0);
+    await rc.c.tick(50);
+    expect(pages()).toHaveLength(2);
+    ack(pages()[0]!.last);
+    await rc.c.tick(50);
+    expect(pages()).toHaveLength(3);
+    // Acknowledging as pages come drains the rest.
+    for (let k = 0; k < 10 && pages().length < 5; k++) {
+      ack(pages()[pages().length - 1]!.last);
+      await rc.c.tick(50);
+    }
+    expect(pages().flatMap((p) => p.events)).toEqual(await rc.events(n));
+    expect(await waiting()).toBe(1); // out of credit, though level with the table
+    ack(pages()[pages().length - 1]!.last);
+    await rc.c.tick(50);
+    expect(await waiting()).toBe(0);
+    // A subscribe asking for more credit than the bound is refused, naming the field.
+    expect(await rc.call(n, { type: 'subscribe', after: 0, subscriber: sub.pid, window: 65 })).toMatchObject({ type: 'error', error: { code: 'bad_request', field: 'window' } });
   });
 
   it('retention removes old terminal jobs on every node by one committed prune; a subscriber behind it is told the feed was truncated', async () => {
