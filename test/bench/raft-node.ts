@@ -9,21 +9,10 @@
 import { RAFT_FSM, type ProposeReply, type StateMachine, fsmAt, raftFsm } from '../../actors/raft/fsm.js';
 import { openStorage } from '../../actors/raft/storage.js';
 import type { LogEntry, NodeId } from '../../actors/raft/types.js';
-import { type ServerBehaviour, createLogger, noreply, ok, realEnv, startServer } from '../../runtime/index.js';
-import { Distribution } from '../../runtime/dist/node.js';
-import { wsTransport } from '../../runtime/dist/ws.js';
+import { type ServerBehaviour, noreply, ok, startServer } from '../../runtime/index.js';
+import { startBenchNode } from './bench-node.js';
 
-interface NodeArgs {
-  readonly name: string;
-  readonly port: number;
-  /** Every member's full node name, this one included. */
-  readonly members: readonly string[];
-  readonly dir: string;
-  readonly cookie: string;
-  readonly tickMs: number;
-}
 
-const args = JSON.parse(process.argv[2] ?? '{}') as NodeArgs;
 
 /** Counts applied commands; a proposal's result is the count after it (so the driver sees a real result). */
 class Counter implements StateMachine<number, null, number> {
@@ -43,11 +32,7 @@ class Counter implements StateMachine<number, null, number> {
   }
 }
 
-const log = createLogger({ name: args.name, level: process.env.RAFT_NODE_LOG ?? 'warn' });
-const dist = await Distribution.start({ node: `${args.name}@127.0.0.1:${args.port}`, cookie: args.cookie }, { transport: wsTransport(), env: realEnv(), log });
-// Each member dials those listed before it (redialled until they listen), so no
-// two members dial each other at once; gossip completes the mesh.
-for (const m of args.members.slice(0, args.members.indexOf(dist.node))) void dist.connect(m);
+const { args, log, dist } = await startBenchNode('RAFT_NODE_LOG');
 
 const started = await startServer(
   dist.rt,

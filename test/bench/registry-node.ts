@@ -9,25 +9,11 @@ import { JOB_REGISTRY, jobRegistry } from '../../actors/job_registry/server.js';
 import { RAFT_FSM, raftFsm } from '../../actors/raft/fsm.js';
 import { openStorage } from '../../actors/raft/storage.js';
 import type { NodeId } from '../../actors/raft/types.js';
-import { createLogger, realEnv, startServer } from '../../runtime/index.js';
-import { Distribution } from '../../runtime/dist/node.js';
-import { wsTransport } from '../../runtime/dist/ws.js';
+import { startServer } from '../../runtime/index.js';
+import { startBenchNode } from './bench-node.js';
 
-interface NodeArgs {
-  readonly name: string;
-  readonly port: number;
-  /** Every member's full node name, this one included. */
-  readonly members: readonly string[];
-  readonly dir: string;
-  readonly cookie: string;
-  readonly tickMs: number;
-}
 
-const args = JSON.parse(process.argv[2] ?? '{}') as NodeArgs;
-const log = createLogger({ name: args.name, level: process.env.REGISTRY_NODE_LOG ?? 'warn' });
-const dist = await Distribution.start({ node: `${args.name}@127.0.0.1:${args.port}`, cookie: args.cookie }, { transport: wsTransport(), env: realEnv(), log });
-// Each member dials those listed before it (redialled until they listen); gossip completes the mesh.
-for (const m of args.members.slice(0, args.members.indexOf(dist.node))) void dist.connect(m);
+const { args, log, dist } = await startBenchNode('REGISTRY_NODE_LOG');
 
 const handle = new RegistryHandle();
 const fsm = await startServer(
