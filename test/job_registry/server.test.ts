@@ -23,6 +23,7 @@ import type { NodeId } from '../../actors/raft/types.js';
 import { type Ref, type Runtime, startServer } from '../../runtime/index.js';
 import { seededRng } from '../../runtime/rng.js';
 import { Cluster } from '../dist/cluster-harness.js';
+import { agreedLeader } from '../raft/agreed-leader.js';
 
 const NAMES = ['n1', 'n2', 'n3'] as const;
 const quiet = { warn: () => {}, info: () => {} };
@@ -83,12 +84,9 @@ class RegistryCluster {
   async leader(among: readonly string[] = NAMES): Promise<string> {
     let found = '';
     await this.c.until(() => {
-      const views = among.map((n) => this.view(n));
-      const leaders = views.filter((v) => v?.role === 'leader');
-      if (leaders.length !== 1) return false;
-      const l = leaders[0]!;
-      if (!views.every((v) => v !== undefined && v.term === l.term && v.leader === l.id)) return false;
-      found = among.find((n) => this.c.nodeName(n) === l.id)!;
+      const id = agreedLeader(among.map((n) => this.view(n)));
+      if (id === null) return false;
+      found = among.find((n) => this.c.nodeName(n) === id)!;
       return true;
     }, 'a leader');
     return found;

@@ -25,6 +25,7 @@ import { SqliteStorage } from '../../actors/raft/storage.js';
 import type { LogEntry, NodeId } from '../../actors/raft/types.js';
 import { type Pid, type Runtime, startServer, stopServer } from '../../runtime/index.js';
 import { Cluster } from '../dist/cluster-harness.js';
+import { agreedLeader } from './agreed-leader.js';
 
 // ---------------------------------------------------------------------------
 // A key-value state machine
@@ -188,12 +189,9 @@ class RaftCluster {
   async leader(among: readonly string[] = [...this.members.keys()]): Promise<string> {
     let found = '';
     await this.c.until(() => {
-      const views = among.map((n) => this.view(n));
-      const leaders = views.filter((v) => v?.role === 'leader');
-      if (leaders.length !== 1) return false;
-      const l = leaders[0]!;
-      if (!views.every((v) => v !== undefined && v.term === l.term && v.leader === l.id)) return false;
-      found = this.nameOf(l.id);
+      const id = agreedLeader(among.map((n) => this.view(n)));
+      if (id === null) return false;
+      found = this.nameOf(id);
       return true;
     }, 'a leader');
     return found;
