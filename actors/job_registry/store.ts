@@ -309,7 +309,7 @@ function inChunks(total: number, max: number, fn: (from: number, n: number) => v
  * The feed is stored as pieces: one row holds the events of consecutive
  * entries (a JSON array of EventTuple), written when a transaction ends. A row
  * per event cost more than the job row it describes (9 bound columns and a
- * B-tree insert each); a piece costs one insert per transaction and bucket.
+ * B-tree insert each); a piece costs one insert per transaction.
  *
  * A piece's key is k = seq · EVENT_KEY_N + n of its first event, so pieces
  * sort in feed order and never collide, even if one entry's events were ever
