@@ -944,33 +944,40 @@ export class RegistryStore {
    */
   pruneEvents(before: number, limit: number): { readonly removed: number; readonly through: number; readonly more: boolean } {
     this.flushEvents();
-    // 1. Where the cut falls: the seq of the last of the first `limit` events older than `before`.
+    // One walk, each piece parsed once: find the cut (the seq of the last of the first `limit` events older
+    // than `before`), and keep the pieces read, which hold every event at or before it.
     let counted = 0;
     let through = 0;
     let more = false;
-    scan: for (const [, data] of this.st.oldestPieces.iterate() as IterableIterator<[number, string]>) {
-      for (const t of JSON.parse(data) as EventTuple[]) {
+    let found = false;
+    const read: [number, EventTuple[]][] = [];
+    for (const [k, data] of this.st.oldestPieces.iterate() as IterableIterator<[number, string]>) {
+      // Past the cut, only a piece that starts inside its entry (an entry split across pieces) is still needed.
+      if (found && Math.floor(k / EVENT_KEY_N) > through) break;
+      const events = JSON.parse(data) as EventTuple[];
+      read.push([k, events]);
+      if (found) continue;
+      for (const t of events) {
         if (counted === limit) {
           if (t[0] === through) continue; // the rest of the cut's entry goes with it
           more = t[1] < before;
-          break scan;
+          found = true;
+          break;
         }
-        if (t[1] >= before) break scan;
+        if (t[1] >= before) {
+          found = true;
+          break;
+        }
         counted++;
         through = t[0];
       }
     }
     if (through === 0) return { removed: 0, through: 0, more: false };
-    // 2. Delete every event with seq <= through.
+    // Delete every event with seq <= through (after the walk: SQLite cannot write while a statement iterates).
     let removed = 0;
     const rewrite: EventTuple[] = [];
-    const cut: [number, string][] = [];
-    for (const piece of this.st.oldestPieces.iterate() as IterableIterator<[number, string]>) {
-      if (Math.floor(piece[0] / EVENT_KEY_N) > through) break;
-      cut.push(piece); // written after the walk: SQLite cannot write while a statement iterates
-    }
-    for (const [k, data] of cut) {
-      const events = JSON.parse(data) as EventTuple[];
+    for (const [k, events] of read) {
+      if (Math.floor(k / EVENT_KEY_N) > through) continue;
       let kept = 0;
       while (kept < events.length && events[kept]![0] <= through) kept++;
       removed += kept;
