@@ -107,43 +107,44 @@ interface Loop {
   readonly p99: number;
 }
 
+/** `n` sequential steps, timed one by one. */
+async function timedLoop(n: number, step: (i: number) => Promise<unknown>): Promise<Loop> {
+  const lat: number[] = [];
+  const t0 = now();
+  for (let i = 0; i < n; i++) {
+    const t = now();
+    await step(i);
+    lat.push(now() - t);
+  }
+  const ms = now() - t0;
+  lat.sort((a, b) => a - b);
+  return { perS: rate(n, ms), p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+}
+
 /** Sequential request/reply over bare ws; with `s.spin`, touched on every frame as the transport does. */
 async function rawRoundTrips(s: Session, n: number): Promise<Loop> {
   const ws = await rawConnect(s);
-  const lat: number[] = [];
   let pending: ((v: unknown) => void) | undefined;
   ws.on('message', (d) => {
     s.spin?.touch();
     pending?.(JSON.parse(d.toString()));
   });
-  const t0 = now();
-  for (let i = 0; i < n; i++) {
-    const t = now();
-    await new Promise((r) => {
-      pending = r;
-      ws.send(JSON.stringify({ req: i }));
-      s.spin?.touch();
-    });
-    lat.push(now() - t);
-  }
-  const ms = now() - t0;
+  const loop = await timedLoop(
+    n,
+    (i) =>
+      new Promise((r) => {
+        pending = r;
+        ws.send(JSON.stringify({ req: i }));
+        s.spin?.touch();
+      }),
+  );
   ws.close();
-  lat.sort((a, b) => a - b);
-  return { perS: rate(n, ms), p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+  return loop;
 }
 
-async function sequentialCalls(s: Session, n: number): Promise<Loop> {
+function sequentialCalls(s: Session, n: number): Promise<Loop> {
   const echo = { name: 'echo', node: s.peerNode };
-  const lat: number[] = [];
-  const t0 = now();
-  for (let i = 0; i < n; i++) {
-    const t = now();
-    await s.dist.rt.call(echo, i);
-    lat.push(now() - t);
-  }
-  const ms = now() - t0;
-  lat.sort((a, b) => a - b);
-  return { perS: rate(n, ms), p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+  return timedLoop(n, (i) => s.dist.rt.call(echo, i));
 }
 
 async function inflightCalls(s: Session, n: number, inflight: number): Promise<number> {
