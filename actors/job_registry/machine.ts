@@ -286,7 +286,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
       total,
       byStatus: { ...c.byStatus },
       byPriority: { ...c.byPriority },
-      throughputPerS: (this.store.completedSince(now - windowMs) * 1000) / windowMs,
+      throughputPerS: (this.store.completedBetween(now - windowMs, now) * 1000) / windowMs,
       windowMs,
       meanQueueMs: c.queueN === 0 ? null : c.queueMsSum / c.queueN,
       meanRunMs: c.runN === 0 ? null : c.runMsSum / c.runN,

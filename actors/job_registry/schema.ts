@@ -17,6 +17,7 @@ export const registryLimits = Object.freeze({
   maxKeyChars: 200,
   maxErrorChars: 4000,
   maxMetadataEntries: 64,
+  maxMetadataKeyChars: 128,
   maxMetadataValueChars: 1000,
   maxRetries: 100,
   maxTimeoutS: 7 * 24 * 3600,
@@ -49,7 +50,13 @@ const SubmitT = Type.Object({
   payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: L.maxRetries })),
   timeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: L.maxTimeoutS })),
-  metadata: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: L.maxMetadataValueChars }), { maxProperties: L.maxMetadataEntries })),
+  // A key outside 1..maxMetadataKeyChars matches no pattern property, so it is refused as unexpected.
+  metadata: Type.Optional(
+    Type.Record(Type.String({ pattern: `^[\\s\\S]{1,${L.maxMetadataKeyChars}}$` }), Type.String({ maxLength: L.maxMetadataValueChars }), {
+      maxProperties: L.maxMetadataEntries,
+      additionalProperties: false,
+    }),
+  ),
   parentId: Type.Optional(Id),
   idempotencyKey: Type.Optional(Text(1, L.maxKeyChars)),
   runAt: Type.Optional(Time),

@@ -540,7 +540,7 @@ export class RegistryStore {
     due: Stmt;
     overdueDispatched: Stmt;
     overdueRunning: Stmt;
-    completedSince: Stmt;
+    completedBetween: Stmt;
     prunable: Stmt;
     deleteJob: Stmt;
     oldestPieces: Stmt;
@@ -649,7 +649,7 @@ export class RegistryStore {
       overdueDispatched: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE status = ${S.dispatched} AND dispatched_at < ? ORDER BY created_at, ord LIMIT ?`).raw(true),
       overdueRunning: db.prepare(`SELECT ${JOB_COLS} FROM jobs WHERE status = ${S.running} AND started_at < ? ORDER BY created_at, ord LIMIT ?`).raw(true),
       // Named: without statistics SQLite takes jobs_status for these and walks every completed job.
-      completedSince: db.prepare(`SELECT count(*) AS n FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? AND status = ${S.completed}`),
+      completedBetween: db.prepare(`SELECT count(*) AS n FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? AND finished_at <= ? AND status = ${S.completed}`),
       prunable: db.prepare(`SELECT rowid, status, priority, type, worker FROM jobs INDEXED BY jobs_finished WHERE finished_at < ? AND status IN (${terminal}) ORDER BY finished_at, ord LIMIT ?`).raw(true),
       deleteJob: db.prepare('DELETE FROM jobs WHERE rowid = ?'),
       oldestPieces: db.prepare('SELECT k, data FROM events ORDER BY k').raw(true),
@@ -1100,9 +1100,10 @@ export class RegistryStore {
     return (st.all(before, limit) as JobRowRaw[]).map(toJobRaw);
   }
 
-  completedSince(since: number): number {
+  /** Jobs completed with from ≤ finishedAt ≤ to. */
+  completedBetween(from: number, to: number): number {
     this.settleJobs();
-    return (this.st.completedSince.get(since) as { n: number }).n;
+    return (this.st.completedBetween.get(from, to) as { n: number }).n;
   }
 
   /**

@@ -165,6 +165,8 @@ describe('applying log entries', () => {
     ['a missing field', { c: 'submit', id: 'a', at: 1, priority: 5 }, 'type'],
     ['a priority out of 1..15', { c: 'submit', id: 'a', at: 1, type: 't', priority: 0 }, 'priority'],
     ['a metadata value that is not a string', { c: 'submit', id: 'a', at: 1, type: 't', priority: 5, metadata: { n: 1 } }, 'metadata.n'],
+    ['a metadata key longer than maxMetadataKeyChars', { c: 'submit', id: 'a', at: 1, type: 't', priority: 5, metadata: { ['k'.repeat(registryLimits.maxMetadataKeyChars + 1)]: 'v' } }, `metadata.${'k'.repeat(registryLimits.maxMetadataKeyChars + 1)}`],
+    ['an empty metadata key', { c: 'submit', id: 'a', at: 1, type: 't', priority: 5, metadata: { '': 'v' } }, 'metadata.'],
     ['a payload that is not an object', { c: 'submit', id: 'a', at: 1, type: 't', priority: 5, payload: [1] }, 'payload'],
     ['an unknown command', { c: 'explode', id: 'a' }, 'c'],
     ['no command tag', { id: 'a' }, 'c'],
@@ -691,6 +693,8 @@ describe('statistics', () => {
     r.fail('f');
     expect(r.stats()).toMatchObject({ windowMs: 60_000, throughputPerS: 0.1 }); // 6 in the default 60 s window
     expect(r.stats(25_000)).toMatchObject({ windowMs: 25_000, throughputPerS: 3 / 25 }); // 40, 50, 60 s
+    // A `now` in the past counts only what had completed by then: 10, 20 and 30 s.
+    expect(r.q({ q: 'stats', now: T0 + 30_000, windowMs: 60_000 })).toMatchObject({ throughputPerS: 3 / 60 });
     r.advance(120_000);
     expect(r.stats().throughputPerS).toBe(0);
   });

@@ -54,7 +54,7 @@ const validSingle: fc.Arbitrary<Obj> = fc.oneof(
       payload: fc.dictionary(fc.string({ maxLength: 5 }), json, { maxKeys: 4 }),
       maxRetries: fc.integer({ min: 0, max: 5 }),
       timeoutS: fc.integer({ min: 1, max: 3600 }),
-      metadata: fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 }),
+      metadata: fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 }),
       parentId: fc.string({ minLength: 1, maxLength: 5 }),
       idempotencyKey: fc.constantFrom('k1', 'k2', 'k3'),
       runAt: time,
