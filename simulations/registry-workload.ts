@@ -341,7 +341,7 @@ export class RegistryWorkload implements Workload<JobOp, RegistryNodeMachine> {
       case 'running':
         // Its execution timeout passed (the list is of jobs started over a second ago; each job has its own timeout).
         if (job.startedAt === null || job.startedAt > at - job.timeoutS * 1000) return null;
-        command = { c: 'fail', id: job.id, at, attempt: job.attempt, error: 'execution timeout' };
+        command = { c: 'fail', id: job.id, at, attempt: job.attempt, error: 'execution timeout', timeout: true };
         break;
       case 'failed':
         command =

@@ -71,7 +71,7 @@ export const CommandT = Type.Union([
   job('start', { attempt: Attempt, worker: Worker }),
   job('progress', { attempt: Attempt, worker: Type.Optional(Worker), progress: Type.Number({ minimum: 0, maximum: 100 }) }),
   job('complete', { attempt: Attempt, worker: Type.Optional(Worker), result: Type.Optional(Type.Unknown()) }),
-  job('fail', { attempt: Attempt, worker: Type.Optional(Worker), error: Text(0, L.maxErrorChars) }),
+  job('fail', { attempt: Attempt, worker: Type.Optional(Worker), error: Text(0, L.maxErrorChars), timeout: Type.Optional(Type.Boolean()) }),
   job('retry', { attempt: Attempt, runAt: Time }),
   job('dead', { attempt: Attempt, reason: Type.Optional(Text(0, L.maxErrorChars)) }),
   job('cancel', { attempt: Type.Optional(Attempt), reason: Type.Optional(Text(0, L.maxErrorChars)) }),

@@ -40,7 +40,8 @@ CREATE TABLE jobs (
   run_at INTEGER NOT NULL,
   dispatched_at INTEGER,
   started_at INTEGER,
-  finished_at INTEGER
+  finished_at INTEGER,
+  timed_out INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX jobs_idem ON jobs(idem_key) WHERE idem_key IS NOT NULL;
 CREATE INDEX jobs_created ON jobs(created_at);
@@ -58,8 +59,8 @@ CREATE TABLE events (
 );
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 `;
-/** The layout above, in SQLite's user_version: a snapshot of another layout is refused, not misread. */
-const SCHEMA_VERSION = 2;
+/** The layout above, in SQLite's user_version: a snapshot of another layout is refused, not misread. 3: jobs.timed_out. */
+const SCHEMA_VERSION = 3;
 
 /**
  * One event as stored inside a piece: [seq, at, kind, jobId, status, attempt,
@@ -154,6 +155,7 @@ const MUTABLE: readonly (readonly [keyof JobHead & keyof Job, string])[] = [
   ['dispatchedAt', 'dispatched_at'],
   ['startedAt', 'started_at'],
   ['finishedAt', 'finished_at'],
+  ['timedOut', 'timed_out'],
 ];
 
 /** In an update mask: find the row by id (a job not in the cache), not by rowid. */
@@ -178,7 +180,7 @@ interface Entry {
   dirty: boolean;
 }
 
-/** Rows per multi-row job INSERT or UPDATE (22 × 64 bound values, far below SQLite's limit of 32,766). */
+/** Rows per multi-row job INSERT or UPDATE (23 × 64 bound values, far below SQLite's limit of 32,766). */
 const JOB_ROWS = 64;
 
 /** The jobs columns in INSERT order (insertRow binds them). */
@@ -205,6 +207,7 @@ const JOB_INSERT_COLS = [
   'dispatched_at',
   'started_at',
   'finished_at',
+  'timed_out',
 ];
 
 function insertRow(p: unknown[], e: Entry): void {
@@ -232,6 +235,7 @@ function insertRow(p: unknown[], e: Entry): void {
     j.dispatchedAt,
     j.startedAt,
     j.finishedAt,
+    j.timedOut ? 1 : 0,
   );
 }
 
@@ -291,6 +295,10 @@ function changedColumns(was: JobHead, now: JobHead, result: string | null, p: un
     mask |= 1 << 11;
     p.push(now.finishedAt);
   }
+  if (was.timedOut !== now.timedOut) {
+    mask |= 1 << 12;
+    p.push(now.timedOut ? 1 : 0);
+  }
   return mask;
 }
 
@@ -337,9 +345,9 @@ interface EventPiece {
 
 /** Every column but the payload and metadata, which no transition reads or changes. */
 const HEAD_COLS =
-  'id, type, priority, status, attempt, retries, max_retries, timeout_s, worker, progress, result, error, idem_key, parent_id, created_at, updated_at, run_at, dispatched_at, started_at, finished_at';
+  'id, type, priority, status, attempt, retries, max_retries, timeout_s, worker, progress, result, error, idem_key, parent_id, created_at, updated_at, run_at, dispatched_at, started_at, finished_at, timed_out';
 
-type HeadRow = [string, string, number, number, number, number, number, number, string | null, number | null, string | null, string | null, string | null, string | null, number, number, number, number | null, number | null, number | null];
+type HeadRow = [string, string, number, number, number, number, number, number, string | null, number | null, string | null, string | null, string | null, string | null, number, number, number, number | null, number | null, number | null, number];
 
 /** HEAD_COLS and then the rowid. */
 type HeadRowid = [...HeadRow, number];
@@ -367,6 +375,7 @@ function toHead(r: HeadRow | HeadRowid | JobRowRaw): JobHead {
     dispatchedAt: r[17],
     startedAt: r[18],
     finishedAt: r[19],
+    timedOut: r[20] === 1,
   };
 }
 
@@ -397,6 +406,7 @@ function headOf(j: JobHead): JobHead {
     dispatchedAt: j.dispatchedAt,
     startedAt: j.startedAt,
     finishedAt: j.finishedAt,
+    timedOut: j.timedOut,
   };
 }
 
@@ -406,7 +416,7 @@ const JOB_COLS = `${HEAD_COLS}, payload, metadata, ord`;
 type JobRowRaw = [...HeadRow, string, string, number];
 
 function toJobRaw(r: JobRowRaw): Job {
-  return jobOf(toHead(r), r[20], r[21]);
+  return jobOf(toHead(r), r[21], r[22]);
 }
 
 /** The columns a list filters by equality. */
@@ -463,6 +473,7 @@ function jobOf(h: JobHead, payload: string, metadata: string): Job {
     dispatchedAt: h.dispatchedAt,
     startedAt: h.startedAt,
     finishedAt: h.finishedAt,
+    timedOut: h.timedOut,
   };
 }
 
@@ -1024,7 +1035,7 @@ export class RegistryStore {
     const r = this.st.head.get(id) as HeadRowid | undefined;
     if (r === undefined) return null;
     const head = toHead(r);
-    const e: Entry = { head, sql: head, rowid: r[20], payload: '', metadata: '', result: r[10], cached: false, dirty: false };
+    const e: Entry = { head, sql: head, rowid: r[21], payload: '', metadata: '', result: r[10], cached: false, dirty: false };
     if (!isTerminal(head.status) && this.cachedCount < this.maxCachedJobs) {
       e.cached = true;
       this.cachedCount++;
@@ -1048,7 +1059,7 @@ export class RegistryStore {
     if (e !== undefined && e.dirty) {
       if (e.sql === null) return jobOf(e.head, e.payload, e.metadata);
       const r = this.st.get.get(id) as JobRowRaw;
-      return jobOf(e.head, r[20], r[21]);
+      return jobOf(e.head, r[21], r[22]);
     }
     const r = this.st.get.get(id) as JobRowRaw | undefined;
     return r === undefined ? null : toJobRaw(r);
@@ -1164,7 +1175,7 @@ export class RegistryStore {
     if (more) rows.pop();
     const jobs = rows.map(toJobRaw);
     const last = rows[rows.length - 1];
-    return { jobs, next: more && last !== undefined ? encodeCursor({ createdAt: last[14], ord: last[22] }) : null };
+    return { jobs, next: more && last !== undefined ? encodeCursor({ createdAt: last[14], ord: last[23] }) : null };
   }
 
   /** The index a list walks for equality filters on `cols` (with `values` in the same order). */
@@ -1217,7 +1228,7 @@ export class RegistryStore {
     this.forget();
     for (const r of this.st.activeHeads.all(this.maxCachedJobs) as HeadRowid[]) {
       const head = toHead(r);
-      this.jobs.set(head.id, { head, sql: head, rowid: r[20], payload: '', metadata: '', result: r[10], cached: true, dirty: false });
+      this.jobs.set(head.id, { head, sql: head, rowid: r[21], payload: '', metadata: '', result: r[10], cached: true, dirty: false });
       this.cachedCount++;
     }
     this.listCounts = emptyListCounts();

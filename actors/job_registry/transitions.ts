@@ -49,6 +49,7 @@ export function decideSubmit(existing: JobHead | null, c: SubmitCommand): Decisi
     progress: null,
     result: null,
     error: null,
+    timedOut: false,
     idempotencyKey: c.idempotencyKey ?? null,
     metadata: c.metadata ?? {},
     parentId: c.parentId ?? null,
@@ -114,7 +115,8 @@ export function decide(job: JobHead | null, c: JobCommand, unsafe: RegistryUnsaf
       if (job.status !== 'dispatched' && job.status !== 'running') return illegal(job, c.c);
       const clash = workerClash(job, c.worker);
       if (clash !== null) return clash;
-      return update(job, { ...job, status: 'failed', worker: job.worker ?? c.worker ?? null, error: c.error, finishedAt: at, updatedAt: at }, 'failed', { error: c.error });
+      const timedOut = c.timeout === true;
+      return update(job, { ...job, status: 'failed', worker: job.worker ?? c.worker ?? null, error: c.error, timedOut, finishedAt: at, updatedAt: at }, 'failed', timedOut ? { error: c.error, timeout: true } : { error: c.error });
     }
     case 'retry':
       if (job.status !== 'failed') return illegal(job, c.c);

@@ -64,7 +64,13 @@ export interface Job {
   /** 0..100 while running, from progress reports. */
   readonly progress: number | null;
   readonly result: unknown;
+  /** The last failure's error (kept through a retry, as DistriQueue's error_message is, until the next failure). */
   readonly error: string | null;
+  /**
+   * The last failure was an execution timeout (a `fail` with `timeout: true`): the
+   * wire shows a failed or dead job so as TIMEOUT. Kept and replaced with `error`.
+   */
+  readonly timedOut: boolean;
   readonly idempotencyKey: string | null;
   readonly metadata: { readonly [k: string]: string };
   readonly parentId: string | null;
@@ -146,6 +152,8 @@ export interface FailCommand extends Base {
   readonly attempt: number;
   readonly worker?: string;
   readonly error: string;
+  /** true: the attempt ran past its execution timeout (the router's sweep proposes this; DistriQueue's TIMEOUT). */
+  readonly timeout?: boolean;
 }
 
 /** failed → pending with attempt + 1, not before `runAt` (the router's backoff). */

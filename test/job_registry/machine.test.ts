@@ -279,6 +279,29 @@ describe('the event feed', () => {
     ]);
   });
 
+  it.each([
+    ['held in memory (write-behind)', {}],
+    ['written at once', { writeBehindJobs: 0 }],
+  ])('a timed-out failure reads back as timedOut, %s, from SQLite and from a snapshot', (_what, opts) => {
+    const r = new Registry(machine(opts));
+    r.running('t', 'w1', 10);
+    r.fail('t', 'execution timeout', { timeout: true });
+    r.running('p', 'w1', 10);
+    r.fail('p', 'boom');
+    expect(r.get('t')).toMatchObject({ status: 'failed', error: 'execution timeout', timedOut: true });
+    expect(r.get('p')).toMatchObject({ status: 'failed', timedOut: false });
+    // A list query reads the table (and first writes what is held back).
+    expect(r.list({ status: 'failed' }, { order: 'asc' }).jobs.map((j) => [j.id, j.timedOut])).toEqual([
+      ['t', true],
+      ['p', false],
+    ]);
+    r.dead('t');
+    const restored = machine();
+    restored.restore(r.m.snapshot());
+    expect(restored.query({ q: 'get', id: 't' })).toMatchObject({ status: 'dead', timedOut: true });
+    expect(restored.query({ q: 'get', id: 'p' })).toMatchObject({ status: 'failed', timedOut: false });
+  });
+
   it('each event kind carries its detail: error, the retry runAt, redispatch, reasons', () => {
     const r = new Registry();
     r.submit('a');
@@ -708,7 +731,7 @@ describe('snapshots', () => {
     r.submit('b', { priority: 15, runAt: T0 + 10_000 });
     r.entry('noop', null);
     r.running('c', 'w2', 10);
-    r.fail('c');
+    r.fail('c', 'execution timeout', { timeout: true });
     r.retry('c', T0 + 500);
     r.dispatch('nope');
     r.submit('d');

@@ -15,7 +15,7 @@ import type { LogEntry } from '../../actors/raft/types.js';
 
 const T0 = 1_700_000_000_000;
 const COMMAND_NAMES = ['submit', 'dispatch', 'start', 'progress', 'complete', 'fail', 'retry', 'dead', 'cancel', 'prune', 'batch'] as const;
-const FIELDS = ['c', 'id', 'at', 'type', 'priority', 'payload', 'maxRetries', 'timeoutS', 'metadata', 'parentId', 'idempotencyKey', 'runAt', 'attempt', 'worker', 'progress', 'result', 'error', 'reason', 'before', 'limit', 'commands'];
+const FIELDS = ['c', 'id', 'at', 'type', 'priority', 'payload', 'maxRetries', 'timeoutS', 'metadata', 'parentId', 'idempotencyKey', 'runAt', 'attempt', 'worker', 'progress', 'result', 'error', 'timeout', 'reason', 'before', 'limit', 'commands'];
 
 let machines: RegistryMachine[] = [];
 function machine(): RegistryMachine {
@@ -65,7 +65,7 @@ const validSingle: fc.Arbitrary<Obj> = fc.oneof(
   fc.record({ c: fc.constant('start'), id: jobId, at: time, attempt, worker }),
   fc.record({ c: fc.constant('progress'), id: jobId, at: time, attempt, worker, progress: fc.double({ min: 0, max: 100, noNaN: true }) }, { requiredKeys: ['c', 'id', 'at', 'attempt', 'progress'] }),
   fc.record({ c: fc.constant('complete'), id: jobId, at: time, attempt, worker, result: json }, { requiredKeys: ['c', 'id', 'at', 'attempt'] }),
-  fc.record({ c: fc.constant('fail'), id: jobId, at: time, attempt, worker, error: fc.string({ maxLength: 20 }) }, { requiredKeys: ['c', 'id', 'at', 'attempt', 'error'] }),
+  fc.record({ c: fc.constant('fail'), id: jobId, at: time, attempt, worker, error: fc.string({ maxLength: 20 }), timeout: fc.boolean() }, { requiredKeys: ['c', 'id', 'at', 'attempt', 'error'] }),
   fc.record({ c: fc.constant('retry'), id: jobId, at: time, attempt, runAt: time }),
   fc.record({ c: fc.constant('dead'), id: jobId, at: time, attempt, reason: fc.string({ maxLength: 20 }) }, { requiredKeys: ['c', 'id', 'at', 'attempt'] }),
   fc.record({ c: fc.constant('cancel'), id: jobId, at: time, attempt, reason: fc.string({ maxLength: 20 }) }, { requiredKeys: ['c', 'id', 'at'] }),

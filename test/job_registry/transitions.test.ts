@@ -178,6 +178,7 @@ describe('what each transition writes', () => {
       progress: null,
       result: null,
       error: null,
+      timedOut: false,
       idempotencyKey: null,
       metadata: {},
       parentId: null,
@@ -243,6 +244,23 @@ describe('what each transition writes', () => {
     expectOnlyChanged(r, u.job, ['status', 'error', 'finishedAt', 'updatedAt']);
     expect(u.job).toMatchObject({ status: 'failed', error: 'disk full', finishedAt: AT });
     expect(u.detail).toEqual({ error: 'disk full' });
+  });
+
+  it('fail with timeout marks the job timed out (the wire shows TIMEOUT); the mark stays through retry and dead, and the next plain failure clears it', () => {
+    const r = jobIn('running');
+    const t = updated(decide(r, command('fail', CURRENT, { error: 'execution timeout', timeout: true })));
+    expectOnlyChanged(r, t.job, ['status', 'error', 'timedOut', 'finishedAt', 'updatedAt']);
+    expect(t.job).toMatchObject({ status: 'failed', error: 'execution timeout', timedOut: true });
+    expect(t.detail).toEqual({ error: 'execution timeout', timeout: true });
+    // A duplicate report, with or without the flag, changes nothing: the first failure stands.
+    expect(decide(t.job, command('fail', CURRENT, { error: 'other' })).type).toBe('unchanged');
+    expect(updated(decide(t.job, command('dead'))).job.timedOut).toBe(true);
+    const retried = updated(decide(t.job, command('retry', CURRENT, { runAt: AT }))).job;
+    expect(retried).toMatchObject({ status: 'pending', timedOut: true, error: 'execution timeout' });
+    const again = { ...retried, status: 'running' as const, attempt: CURRENT + 1, startedAt: AT, worker: 'w1' };
+    const plain = updated(decide(again, command('fail', CURRENT + 1, { worker: 'w1', timeout: false })));
+    expect(plain.job).toMatchObject({ status: 'failed', error: 'disk full', timedOut: false });
+    expect(plain.detail).toEqual({ error: 'disk full' });
   });
 
   it('retry starts a new attempt: pending, attempt + 1, retries + 1, not before runAt, with the last attempt forgotten', () => {

@@ -37,6 +37,7 @@ function job(id: string, status: JobStatus, attempt = 1, over: Partial<Job> = {}
     progress: null,
     result: null,
     error: null,
+    timedOut: false,
     idempotencyKey: null,
     metadata: {},
     parentId: null,
