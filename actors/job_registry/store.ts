@@ -352,6 +352,17 @@ type HeadRow = [string, string, number, number, number, number, number, number, 
 /** HEAD_COLS and then the rowid. */
 type HeadRowid = [...HeadRow, number];
 
+/**
+ * Where the columns after HEAD_COLS sit in a raw row: the rowid of a HeadRowid,
+ * and the payload, metadata and ord of a JobRowRaw (named, so a new head column
+ * moves them in one place).
+ */
+const AFTER_HEAD = { rowid: 21, payload: 21, metadata: 22, ord: 23 } as const;
+// Both checked against the head: its tuple type (at compile time) and its column list (at load).
+const afterHeadAgrees: HeadRow['length'] extends typeof AFTER_HEAD.rowid ? true : false = true;
+void afterHeadAgrees;
+if (HEAD_COLS.split(',').length !== AFTER_HEAD.rowid) throw new Error('store.ts: HEAD_COLS and AFTER_HEAD disagree');
+
 /** A raw (positional) row of HEAD_COLS: better-sqlite3 builds an array far faster than a 20-key object. */
 function toHead(r: HeadRow | HeadRowid | JobRowRaw): JobHead {
   return {
@@ -416,7 +427,7 @@ const JOB_COLS = `${HEAD_COLS}, payload, metadata, ord`;
 type JobRowRaw = [...HeadRow, string, string, number];
 
 function toJobRaw(r: JobRowRaw): Job {
-  return jobOf(toHead(r), r[21], r[22]);
+  return jobOf(toHead(r), r[AFTER_HEAD.payload], r[AFTER_HEAD.metadata]);
 }
 
 /** The columns a list filters by equality. */
@@ -1035,7 +1046,7 @@ export class RegistryStore {
     const r = this.st.head.get(id) as HeadRowid | undefined;
     if (r === undefined) return null;
     const head = toHead(r);
-    const e: Entry = { head, sql: head, rowid: r[21], payload: '', metadata: '', result: r[10], cached: false, dirty: false };
+    const e: Entry = { head, sql: head, rowid: r[AFTER_HEAD.rowid], payload: '', metadata: '', result: r[10], cached: false, dirty: false };
     if (!isTerminal(head.status) && this.cachedCount < this.maxCachedJobs) {
       e.cached = true;
       this.cachedCount++;
@@ -1059,7 +1070,7 @@ export class RegistryStore {
     if (e !== undefined && e.dirty) {
       if (e.sql === null) return jobOf(e.head, e.payload, e.metadata);
       const r = this.st.get.get(id) as JobRowRaw;
-      return jobOf(e.head, r[21], r[22]);
+      return jobOf(e.head, r[AFTER_HEAD.payload], r[AFTER_HEAD.metadata]);
     }
     const r = this.st.get.get(id) as JobRowRaw | undefined;
     return r === undefined ? null : toJobRaw(r);
@@ -1175,7 +1186,7 @@ export class RegistryStore {
     if (more) rows.pop();
     const jobs = rows.map(toJobRaw);
     const last = rows[rows.length - 1];
-    return { jobs, next: more && last !== undefined ? encodeCursor({ createdAt: last[14], ord: last[23] }) : null };
+    return { jobs, next: more && last !== undefined ? encodeCursor({ createdAt: last[14], ord: last[AFTER_HEAD.ord] }) : null };
   }
 
   /** The index a list walks for equality filters on `cols` (with `values` in the same order). */
@@ -1228,7 +1239,7 @@ export class RegistryStore {
     this.forget();
     for (const r of this.st.activeHeads.all(this.maxCachedJobs) as HeadRowid[]) {
       const head = toHead(r);
-      this.jobs.set(head.id, { head, sql: head, rowid: r[21], payload: '', metadata: '', result: r[10], cached: true, dirty: false });
+      this.jobs.set(head.id, { head, sql: head, rowid: r[AFTER_HEAD.rowid], payload: '', metadata: '', result: r[10], cached: true, dirty: false });
       this.cachedCount++;
     }
     this.listCounts = emptyListCounts();
