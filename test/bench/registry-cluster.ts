@@ -5,7 +5,11 @@
 // (submit, dispatch, start, complete for `jobsPerBatch` jobs, in that order,
 // which the log keeps), with `inflightBatches` outstanding at all times.
 // A lifecycle counts once its `complete` is acknowledged (committed on a
-// majority and applied on the leader).
+// majority and applied on the leader). Each member reports its CPU time when it
+// is ready and when it exits, so the result also says what a lifecycle cost in
+// CPU in each process (from process.cpuUsage(), not a profiler: with four
+// processes on two cores, a profiler's wall-clock samples charge a process for
+// time it spent descheduled), and what each member holds in memory at the end.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +45,23 @@ export interface ClusterBenchResult {
   readonly cluster_failures: Readonly<Record<string, number>>;
   readonly cluster_jobs_per_batch: number;
   readonly cluster_inflight_batches: number;
+  /**
+   * CPU µs per completed lifecycle, by process: the leader, the two followers and this client. A member's is
+   * its CPU between ready and exit (the warm-up and its idle ticks included: small against a run).
+   */
+  readonly cluster_cpu_us_per_job: { readonly leader: number; readonly followers: readonly number[]; readonly client: number };
+  /** Each member at the end (leader first): JS heap after a full GC, and resident set, in MB. */
+  readonly cluster_heap_mb: readonly number[];
+  readonly cluster_rss_mb: readonly number[];
+}
+
+/** What a member prints: `ready` once serving, `exit` when its stdin closes (registry-node.ts). */
+interface MemberReport {
+  readonly ready?: string;
+  readonly exit?: string;
+  readonly cpu_us: number;
+  readonly heap_mb?: number;
+  readonly rss_mb?: number;
 }
 
 const lifecycle = (ids: readonly string[]): CommandInput[] => [
@@ -54,14 +75,18 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
   const cookie = 'registry-bench-cookie';
   const dir = mkdtempSync(join(tmpdir(), 'dq-bench-registry-'));
   const children: ChildProcess[] = [];
+  const readyCpu: number[] = [];
+  const exits: Promise<MemberReport | null>[] = [];
   const cleanup = (): void => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
-  /** Close the members' stdin (they exit cleanly, writing any profile), then kill what is left. */
-  const stopMembers = async (): Promise<void> => {
+  /** Close the members' stdin (they report and exit cleanly, writing any profile), then kill what is left. */
+  const stopMembers = async (): Promise<(MemberReport | null)[]> => {
     for (const c of children) c.stdin?.end();
+    const reports = await Promise.race([Promise.all(exits), sleep(3_000).then(() => exits.map(() => null))]);
     await Promise.race([Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null))), sleep(3_000)]);
+    return reports;
   };
   process.on('exit', cleanup);
   try {
@@ -72,12 +97,24 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
         const args = { name: `g${i + 1}`, port, members: names, dir, cookie, tickMs: 20 };
         // REGISTRY_NODE_PROF=dir: each member writes a CPU profile there when it exits.
         const prof = process.env.REGISTRY_NODE_PROF;
-        const flags = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`];
+        // --expose-gc: the member's exit report gives its heap after a full GC.
+        const flags = ['--expose-gc', ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`])];
         const child = spawn(process.execPath, [...flags, '--import', 'tsx', join(here, 'registry-node.ts'), JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
-        children.push(child);
+        children[i] = child;
+        const lines = createInterface({ input: child.stdout! });
+        exits[i] = new Promise((resolve) => {
+          lines.on('line', (l) => {
+            const r = JSON.parse(l) as MemberReport;
+            if (r.exit !== undefined) resolve(r);
+          });
+          child.once('exit', () => resolve(null));
+        });
         await new Promise<void>((resolve, reject) => {
           child.once('exit', (code) => reject(new Error(`member g${i + 1} exited with ${code}`)));
-          createInterface({ input: child.stdout! }).once('line', () => resolve());
+          lines.once('line', (l) => {
+            readyCpu[i] = (JSON.parse(l) as MemberReport).cpu_us;
+            resolve();
+          });
         });
       }),
     );
@@ -111,6 +148,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
     let next = 0;
     let doneJobs = 0;
     const latencies: number[] = [];
+    const cpu0 = process.cpuUsage();
     const t0 = now();
     await Promise.all(
       Array.from({ length: opts.inflightBatches }, async () => {
@@ -134,10 +172,18 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
       }),
     );
     const elapsedS = (now() - t0) / 1000;
+    const clientCpu = process.cpuUsage(cpu0);
     latencies.sort((a, b) => a - b);
     const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
     await dist.stop();
-    await stopMembers();
+    const reports = await stopMembers();
+    const perJob = (us: number): number => Math.round((us / Math.max(1, doneJobs)) * 10) / 10;
+    const leaderAt = names.indexOf(leader);
+    const order = [leaderAt, ...names.map((_, i) => i).filter((i) => i !== leaderAt)];
+    const memberCpu = (i: number): number => {
+      const r = reports[i];
+      return r === null || r === undefined ? NaN : perJob(r.cpu_us - readyCpu[i]!);
+    };
     return {
       cluster_jobs_per_s: Math.round(doneJobs / elapsedS),
       cluster_commands_per_s: Math.round((doneJobs * 4) / elapsedS),
@@ -147,6 +193,9 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
       cluster_failures: Object.fromEntries(errors),
       cluster_jobs_per_batch: opts.jobsPerBatch,
       cluster_inflight_batches: opts.inflightBatches,
+      cluster_cpu_us_per_job: { leader: memberCpu(leaderAt), followers: order.slice(1).map(memberCpu), client: perJob(clientCpu.user + clientCpu.system) },
+      cluster_heap_mb: order.map((i) => reports[i]?.heap_mb ?? NaN),
+      cluster_rss_mb: order.map((i) => reports[i]?.rss_mb ?? NaN),
     };
   } finally {
     cleanup();

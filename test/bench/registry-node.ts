@@ -3,7 +3,9 @@
 // directory, applying to the job registry's machine, and the node's
 // job_registry process. Usage:
 //   node --import tsx registry-node.ts '{"name":"g1","port":4101,"members":[…],"dir":"/tmp/…","cookie":"…","tickMs":20}'
-// Prints {"ready": <node name>, "pid": <os pid>} once both run; exits when stdin closes.
+// Prints {"ready": <node name>, "pid": <os pid>, "cpu_us": <CPU so far>} once both run; when stdin closes,
+// prints {"exit": <node name>, "cpu_us", "heap_mb", "rss_mb"} (the heap after a full GC when run with
+// --expose-gc) and exits.
 import { RegistryHandle } from '../../actors/job_registry/handle.js';
 import { JOB_REGISTRY, jobRegistry } from '../../actors/job_registry/server.js';
 import { RAFT_FSM, raftFsm } from '../../actors/raft/fsm.js';
@@ -33,6 +35,14 @@ if (fsm.type !== 'ok') throw new Error(`raft_fsm did not start: ${JSON.stringify
 const reg = await startServer(dist.rt, jobRegistry, { handle, log }, { name: JOB_REGISTRY });
 if (reg.type !== 'ok') throw new Error(`job_registry did not start: ${JSON.stringify(reg)}`);
 
-console.log(JSON.stringify({ ready: dist.node, pid: process.pid }));
-process.stdin.on('end', () => process.exit(0));
+const cpuUs = (): number => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+};
+console.log(JSON.stringify({ ready: dist.node, pid: process.pid, cpu_us: cpuUs() }));
+process.stdin.on('end', () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  process.stdout.write(`${JSON.stringify({ exit: dist.node, cpu_us: cpuUs(), heap_mb: Math.round(m.heapUsed / 1e6), rss_mb: Math.round(m.rss / 1e6) })}\n`, () => process.exit(0));
+});
 process.stdin.resume();

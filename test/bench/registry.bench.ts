@@ -14,7 +14,9 @@
 //                       3 processes (registry-node.ts: raft_fsm over SQLite + job_registry),
 //                       this process a hidden node sending `batch` requests of whole
 //                       lifecycles to the leader's job_registry (registry-cluster.ts);
-//                       cluster_* fields give the batch shape, latency and failures
+//                       cluster_* fields give the batch shape, latency and failures, the CPU µs a
+//                       lifecycle cost in each process (cluster_cpu_us_per_job: leader, followers,
+//                       client) and each member's heap and RSS at the end (leader first)
 //   list_p50/p99_ms     one `list` query (machine.query: checked, cursor decoded, a page of
 //                       `pageSize`) over 1M stored jobs, filtered by random combinations
 //                       of status, type, priority, worker and a created-at range, both
@@ -487,6 +489,9 @@ console.log(
     cluster_failures: cluster.cluster_failures,
     cluster_jobs_per_batch: cluster.cluster_jobs_per_batch,
     cluster_inflight_batches: cluster.cluster_inflight_batches,
+    cluster_cpu_us_per_job: cluster.cluster_cpu_us_per_job,
+    cluster_heap_mb: cluster.cluster_heap_mb,
+    cluster_rss_mb: cluster.cluster_rss_mb,
   }),
 );
 process.exit(0);
