@@ -166,6 +166,8 @@ export interface FsmCounters {
   readonly messagesOut: number;
   /** Network messages dropped because they failed validation or were misaddressed. */
   readonly malformed: number;
+  /** Snapshots the state machine could not take (the log then stays uncompacted until the next hint). */
+  readonly snapshotFailures: number;
 }
 
 export interface FsmStatus extends RaftStatus {
@@ -276,6 +278,7 @@ function zeroCounters(): { -readonly [K in keyof FsmCounters]: number } {
     messagesIn: 0,
     messagesOut: 0,
     malformed: 0,
+    snapshotFailures: 0,
   };
 }
 
@@ -515,7 +518,18 @@ export class FsmState {
       }
       case 'takeSnapshot': {
         // The state machine is exactly at meta.index here: the applies before this effect reached it.
-        const snapshot: Snapshot = { meta: e.meta, data: this.sm.snapshot() };
+        let data: string;
+        try {
+          data = this.sm.snapshot();
+        } catch (err) {
+          // The state is intact; only its image failed (e.g. one past V8's string limit). Crashing would restart
+          // into the same state and fail the same way, so the log stays uncompacted and the core asks again
+          // snapshotThresholdEntries later.
+          this.counters.snapshotFailures++;
+          this.log.warn({ member: this.id, reason: 'snapshot_failed', index: e.meta.index, err: String(err) }, 'raft_fsm: snapshot failed; the log is not compacted');
+          return;
+        }
+        const snapshot: Snapshot = { meta: e.meta, data };
         this.storage.saveSnapshot(snapshot);
         this.counters.storageWrites++;
         this.step({ type: 'snapshotTaken', snapshot });

@@ -453,6 +453,29 @@ describe('raft_fsm: snapshots', () => {
   });
 });
 
+describe('raft_fsm: a snapshot the state machine cannot take', () => {
+  it('is logged and counted, the log stays uncompacted, the member keeps serving, and the next hint tries again', async () => {
+    const { rc, leader } = await threeNodes('fsm-snapshot-fails', { snapshotThresholdEntries: 4 });
+    const kv = rc.members.get(leader)!.kv;
+    const take = kv.snapshot.bind(kv);
+    let failing = true;
+    kv.snapshot = () => {
+      if (failing) throw new RangeError('Invalid string length');
+      return take();
+    };
+    for (let i = 1; i <= 12; i++) expect(await rc.propose(leader, set('f', i))).toMatchObject({ type: 'ok' });
+    const st = await rc.status(leader);
+    expect(st.counters.snapshotFailures).toBeGreaterThanOrEqual(2); // asked again after each threshold
+    expect(st.snapshotIndex).toBe(0);
+    expect(rc.warnings.filter((w) => w.member === leader && w.reason === 'snapshot_failed').length).toBe(st.counters.snapshotFailures);
+    expect(await rc.read(leader, 'f')).toMatchObject({ type: 'ok', result: 12 });
+    // Once the state machine can serialise itself again, the next hint compacts.
+    failing = false;
+    for (let i = 13; i <= 20; i++) expect(await rc.propose(leader, set('f', i))).toMatchObject({ type: 'ok' });
+    expect((await rc.status(leader)).snapshotIndex).toBeGreaterThan(12);
+  });
+});
+
 describe('raft_fsm: linearizable reads', () => {
   it('a read after an acknowledged write sees it; a deposed leader never serves a stale read', async () => {
     const { rc, leader, followers } = await threeNodes('fsm-read');
