@@ -15,6 +15,7 @@ import type { Env } from './env.js';
 import { CallTimeout, ExitSignal, NodeDown, NoProc, RuntimeError, ServerExited } from './errors.js';
 import { EventBus, type RuntimeEvent } from './events.js';
 import { Mailbox } from './mailbox.js';
+import { PreEncoded } from './pre-encoded.js';
 import {
   type Dest,
   type DownMessage,
@@ -133,6 +134,7 @@ export interface ProcessInfo {
  * layer calls back into the Runtime's `remote*` methods for what arrives.
  */
 export interface RemotePort {
+  /** `msg` may be a PreEncoded (from sendEncoded): its text goes on the wire as it is. */
   send(to: Pid, msg: unknown): void;
   sendName(to: RemoteName, msg: unknown): void;
   link(from: Pid, to: Pid): void;
@@ -804,6 +806,23 @@ export class Runtime {
     const proc = this.names.get(dest);
     if (proc === undefined) throw new RuntimeError('not_registered', dest);
     proc.enqueue(msg);
+  }
+
+  /**
+   * Send `value` whose JSON text the caller already has (`json` must be JSON.stringify(value)). To a process
+   * on another node the text goes into the frame as it is, not serialised again; anywhere else this is
+   * send(dest, value). The receiver cannot tell the difference.
+   */
+  sendEncoded(dest: Pid | RemoteName, value: unknown, json: string): void {
+    const port = this.remotePort;
+    if (port !== undefined) {
+      if (typeof dest !== 'string') {
+        if (dest.node !== this.node) return port.sendName(dest, new PreEncoded(value, json));
+      } else if (!this.procs.has(dest) && this.isRemotePid(dest)) {
+        return port.send(dest, new PreEncoded(value, json));
+      }
+    }
+    this.send(dest, value);
   }
 
   /** exit/2 from outside any process. */

@@ -35,6 +35,7 @@
 import type { Rng } from '../../runtime/index.js';
 import type { RaftConfig } from './config.js';
 import { RaftError } from './errors.js';
+import { entryTexts } from './entry-text.js';
 import { RaftLog } from './log.js';
 import type { AppendRequest, RaftMessage, SnapshotChunk } from './messages.js';
 import type { Command, HardState, Index, LogEntry, NodeId, Persisted, Snapshot, SnapshotMeta, Term } from './types.js';
@@ -209,15 +210,9 @@ function unreachable(x: never): never {
   throw new RaftError('bad_input', `unexpected ${JSON.stringify(x)}`);
 }
 
-/** An entry's command size in JSON characters, measured once per entry object (the log keeps the same objects). */
-const charsOf = new WeakMap<LogEntry, number>();
+/** An entry's command size in JSON characters; the text is kept for the storage and the wire (entry-text.ts). */
 function entryChars(e: LogEntry): number {
-  let n = charsOf.get(e);
-  if (n === undefined) {
-    n = e.data === null || e.data === undefined ? 4 : (JSON.stringify(e.data)?.length ?? 4);
-    charsOf.set(e, n);
-  }
-  return n;
+  return e.data === null || e.data === undefined ? 4 : (entryTexts.textOf(e)?.length ?? 4);
 }
 
 const sameVoters = (a: readonly NodeId[], b: readonly NodeId[]): boolean =>

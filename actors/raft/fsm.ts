@@ -33,7 +33,8 @@ import {
   RaftCore,
 } from './core.js';
 import type { Command, Index, LogEntry, NodeId, RaftStorage, Snapshot, Term } from './types.js';
-import { decodeEnvelope, decodeRequest, envelope, looksLikeEnvelope } from './wire.js';
+import type { AppendRequest } from './messages.js';
+import { type RaftEnvelope, appendEnvelopeJson, decodeEnvelope, decodeRequest, envelope, looksLikeEnvelope } from './wire.js';
 
 export type { FsmRequest } from './wire.js';
 
@@ -504,10 +505,15 @@ export class FsmState {
         this.sm.restore(e.snapshot.data);
         this.overtaken(e.snapshot.meta.index);
         return;
-      case 'send':
+      case 'send': {
         this.counters.messagesOut++;
-        this.ctx.send(this.address(e.to), envelope(this.id, e.to, e.msg));
+        const env = envelope(this.id, e.to, e.msg);
+        // New entries go to every follower: their text is made once (entry-text.ts), not once per frame.
+        const json = env.msg.type === 'append' && env.msg.entries.length > 0 ? appendEnvelopeJson(env as RaftEnvelope & { msg: AppendRequest }) : undefined;
+        if (json === undefined) this.ctx.send(this.address(e.to), env);
+        else this.ctx.runtime.sendEncoded(this.address(e.to), env, json);
         return;
+      }
       case 'apply': {
         const entries = e.entries;
         if (this.sm.batch === undefined) for (const entry of entries) this.applyEntry(entry);

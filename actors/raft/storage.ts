@@ -15,6 +15,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { EntryKind, HardState, LogEntry, NodeId, Persisted, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
+import { entryTexts } from './entry-text.js';
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -71,15 +72,16 @@ interface LogView {
 
 const isNonNegInt = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 
-function encodeData(data: unknown, index: number): string {
+function encodeData(e: LogEntry): string {
   let text: string | undefined;
   try {
-    text = JSON.stringify(data);
-  } catch (e) {
-    throw new RaftStorageError('unserializable_data', `entry ${index}: ${e instanceof Error ? e.message : String(e)}`);
+    // Usually made already: the leader measured the entry to bound an append (entry-text.ts).
+    text = entryTexts.textOf(e);
+  } catch (err) {
+    throw new RaftStorageError('unserializable_data', `entry ${e.index}: ${err instanceof Error ? err.message : String(err)}`);
   }
   // JSON.stringify returns undefined for undefined, functions and symbols.
-  if (text === undefined) throw new RaftStorageError('unserializable_data', `entry ${index}: ${typeof data}`);
+  if (text === undefined) throw new RaftStorageError('unserializable_data', `entry ${e.index}: ${typeof e.data}`);
   return text;
 }
 
@@ -98,7 +100,7 @@ function encodeBatch(entries: readonly LogEntry[]): StoredEntry[] {
       }
       if (e.term < prev.term) throw new RaftStorageError('invalid_append', `term decreases at ${e.index}`);
     }
-    out.push({ index: e.index, term: e.term, kind: e.kind, data: encodeData(e.data, e.index) });
+    out.push({ index: e.index, term: e.term, kind: e.kind, data: encodeData(e) });
   }
   return out;
 }

@@ -8,7 +8,8 @@
 // against bugs, version skew and junk, not against a Byzantine member.
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { RaftMessage } from './messages.js';
+import { entryTexts } from './entry-text.js';
+import type { AppendRequest, RaftMessage } from './messages.js';
 import type { NodeId } from './types.js';
 
 /** Bounds on what one message may carry; well above what a core sends (maxEntriesPerAppend, snapshotChunkChars). */
@@ -89,6 +90,28 @@ export type DecodedEnvelope = { readonly ok: true; readonly envelope: RaftEnvelo
 /** Build the envelope for a send effect. */
 export function envelope(from: NodeId, to: NodeId, msg: RaftMessage): RaftEnvelope {
   return { type: 'raft', from, to, msg };
+}
+
+/**
+ * The JSON text of an envelope carrying an append, made from the entries' texts
+ * (entry-text.ts) instead of serialising them again: a leader sends the same new
+ * entries to every follower and has their text already. It parses to what
+ * JSON.stringify(env) parses to. Undefined when an entry's data has no JSON text
+ * (the caller then sends the envelope as a value, and the usual error paths apply).
+ */
+export function appendEnvelopeJson(env: RaftEnvelope & { readonly msg: AppendRequest }): string | undefined {
+  const m = env.msg;
+  const entries: string[] = [];
+  try {
+    for (const e of m.entries) {
+      const data = entryTexts.textOf(e);
+      if (data === undefined) return undefined;
+      entries.push(`{"term":${e.term},"index":${e.index},"kind":${JSON.stringify(e.kind)},"data":${data}}`);
+    }
+  } catch {
+    return undefined; // no JSON form (a BigInt, a cycle)
+  }
+  return `{"type":"raft","from":${JSON.stringify(env.from)},"to":${JSON.stringify(env.to)},"msg":{"type":"append","term":${m.term},"prevIndex":${m.prevIndex},"prevTerm":${m.prevTerm},"entries":[${entries.join(',')}],"commit":${m.commit}}}`;
 }
 
 /** Is this plausibly meant to be a Raft envelope (so a failure to decode it is worth a warning)? */

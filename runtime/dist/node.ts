@@ -9,6 +9,7 @@ import type { Env, TimerHandle } from '../env.js';
 import { RuntimeError } from '../errors.js';
 import { type CallOptions, type ProcessBody, type RemotePort, Runtime } from '../kernel.js';
 import { type ServerBehaviour, startServer } from '../server.js';
+import { PreEncoded } from '../pre-encoded.js';
 import type { ExitReason, Name, Pid, Ref, RemoteName } from '../types.js';
 import { type ConfigSources, type DistConfig, type DistConfigInput, processSources, resolveDistConfig } from './config.js';
 import { type Frame, type Op, PROTOCOL_VERSION, decodeFrame } from './frames.js';
@@ -86,6 +87,27 @@ const defaultNonce = (): string => randomBytes(16).toString('hex');
 
 /** Names and pids the wire accepts (frames.ts: at most 255 / 600 characters, never empty). */
 const validName = (name: string): boolean => name.length > 0 && name.length <= (name.charCodeAt(0) === 60 ? 600 : 255);
+
+/**
+ * The ops of one frame as JSON. A message sent with Runtime.sendEncoded carries its text already; it goes
+ * in as it is (the same text JSON.stringify would make of its value), so the value is not serialised again.
+ */
+function encodeOps(ops: readonly Op[]): string {
+  let pre = false;
+  for (const op of ops) {
+    if ((op.t === 'send' || op.t === 'sendn') && op.msg instanceof PreEncoded) {
+      pre = true;
+      break;
+    }
+  }
+  if (!pre) return JSON.stringify(ops);
+  const parts: string[] = [];
+  for (const op of ops) {
+    if ((op.t === 'send' || op.t === 'sendn') && op.msg instanceof PreEncoded) parts.push(`{"t":"${op.t}","to":${JSON.stringify(op.to)},"msg":${op.msg.json}}`);
+    else parts.push(JSON.stringify(op));
+  }
+  return `[${parts.join(',')}]`;
+}
 
 export class Distribution implements RemotePort {
   readonly node: string;
@@ -428,7 +450,7 @@ export class Distribution implements RemotePort {
   private sendOps(peer: Peer, conn: Conn, ops: Op[]): void {
     let body: string;
     try {
-      body = JSON.stringify(ops);
+      body = encodeOps(ops);
     } catch (e) {
       // Something in the batch cannot be JSON (a BigInt, a cycle): find it, fail
       // it alone, and send the rest.

@@ -318,6 +318,27 @@ describe('remote operations', () => {
     expect(byName.received).toEqual([{ n: 2 }, { n: 5 }]);
   });
 
+  it('sendEncoded puts the given text on the wire as it is (in the same frame, in order), and sends a local process the value', async () => {
+    const c = await pair('send-encoded');
+    const byPid = c.collector('n2');
+    const byName = c.collector('n2', { register: 'inbox' });
+    const local = c.collector('n1');
+    const a = c.rt('n1');
+    const frames = c.dist('n1').stats().framesSent;
+    // The text is what crosses: a remote receiver gets JSON.parse(json) (here on purpose not the value's text).
+    a.send(byPid.pid, { n: 1 });
+    a.sendEncoded(byPid.pid, { n: 2 }, '{"n":"two, from the text"}');
+    a.sendEncoded({ name: 'inbox', node: 'n2@h2:4000' }, { n: 3 }, '{"n":3,"deep":[1,{"x":null}]}');
+    a.send(byPid.pid, { n: 4 });
+    a.sendEncoded(local.pid, { n: 5 }, '"never parsed"');
+    a.sendEncoded({ name: 'nobody', node: 'n2@h2:4000' }, { n: 6 }, '{"n":6}'); // dropped, as a send would be
+    await c.tick(10);
+    expect(byPid.received).toEqual([{ n: 1 }, { n: 'two, from the text' }, { n: 4 }]);
+    expect(byName.received).toEqual([{ n: 3, deep: [1, { x: null }] }]);
+    expect(local.received).toEqual([{ n: 5 }]);
+    expect(c.dist('n1').stats().framesSent - frames).toBe(1);
+  });
+
   it('call and cast reach a remote gen_server by name and by pid, and rpc calls a service on a node', async () => {
     const c = await pair('call');
     const log: unknown[] = [];

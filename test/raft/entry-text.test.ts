@@ -1,0 +1,98 @@
+// The leader's one-text-per-entry path: the bounded cache of entries' JSON text
+// (entry-text.ts) and the append envelope built from those texts (wire.ts),
+// which must parse to exactly what serialising the envelope parses to, and
+// must pass the receiver's validation. A failing property prints its seed;
+// re-run with fc.assert(..., { seed, path }).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { EntryTextCache } from '../../actors/raft/entry-text.js';
+import type { AppendRequest } from '../../actors/raft/messages.js';
+import type { LogEntry, NodeId } from '../../actors/raft/types.js';
+import { type RaftEnvelope, appendEnvelopeJson, decodeEnvelope, envelope } from '../../actors/raft/wire.js';
+
+const entry = (index: number, data: unknown, term = 1): LogEntry => ({ term, index, kind: 'command', data });
+
+describe('EntryTextCache', () => {
+  it('makes each entry\'s text once, and returns it again for the same entry object', () => {
+    const cache = new EntryTextCache(1_000);
+    const data = { c: 'submit', id: 'a', n: [1, 2] };
+    let reads = 0;
+    const counted = { toJSON: () => (reads++, data) };
+    const e = entry(1, counted);
+    expect(cache.textOf(e)).toBe(JSON.stringify(data));
+    expect(cache.textOf(e)).toBe(JSON.stringify(data));
+    expect(reads).toBe(1);
+    // Another object with equal data is another entry.
+    expect(cache.textOf(entry(1, counted))).toBe(JSON.stringify(data));
+    expect(reads).toBe(2);
+  });
+
+  it('holds at most maxChars, dropping the oldest first; a dropped entry is serialised again, to the same text', () => {
+    const cache = new EntryTextCache(100);
+    const es = Array.from({ length: 10 }, (_, i) => entry(i + 1, { pad: 'x'.repeat(20), i })); // 37 characters each
+    for (const e of es) cache.textOf(e);
+    expect(cache.size).toBeLessThanOrEqual(100);
+    expect(cache.size).toBeGreaterThan(60);
+    expect(cache.textOf(es[0]!)).toBe(JSON.stringify(es[0]!.data));
+    expect(cache.size).toBeLessThanOrEqual(100);
+  });
+
+  it('has no text for data JSON cannot carry, and caches nothing for it', () => {
+    const cache = new EntryTextCache();
+    expect(cache.textOf(entry(1, undefined))).toBeUndefined();
+    expect(() => cache.textOf(entry(2, { n: 1n }))).toThrow();
+    expect(cache.size).toBe(0);
+  });
+});
+
+describe('appendEnvelopeJson', () => {
+  const id = fc.constantFrom('n1@h1:4000', 'n2@h2:4000', 'a "quoted" node\\name') as fc.Arbitrary<NodeId>;
+  const entryArb = fc.record({
+    kind: fc.constantFrom('command', 'noop', 'config'),
+    data: fc.jsonValue({ maxDepth: 3 }),
+    termStep: fc.nat({ max: 2 }),
+  });
+  const appendArb = fc.record({
+    from: id,
+    to: id,
+    term: fc.integer({ min: 1, max: 2 ** 40 }),
+    prevIndex: fc.nat({ max: 2 ** 40 }),
+    prevTerm: fc.nat({ max: 5 }),
+    entries: fc.array(entryArb, { minLength: 1, maxLength: 6 }),
+    commit: fc.nat({ max: 2 ** 40 }),
+  });
+
+  type AppendInput = typeof appendArb extends fc.Arbitrary<infer T> ? T : never;
+
+  function build(a: AppendInput): RaftEnvelope & { msg: AppendRequest } {
+    let term = a.prevTerm;
+    const entries = a.entries.map((x, i): LogEntry => {
+      term += x.termStep;
+      const data = x.kind === 'noop' ? null : x.kind === 'config' ? { voters: ['n1@h1:4000'] } : x.data;
+      return { term, index: a.prevIndex + 1 + i, kind: x.kind, data } as LogEntry;
+    });
+    const msg: AppendRequest = { type: 'append', term: Math.max(a.term, term), prevIndex: a.prevIndex, prevTerm: a.prevTerm, entries, commit: a.commit };
+    return envelope(a.from, a.to, msg) as RaftEnvelope & { msg: AppendRequest };
+  }
+
+  it('parses to what the serialised envelope parses to, and the receiver accepts it', () => {
+    fc.assert(
+      fc.property(appendArb, (a) => {
+        const env = build(a);
+        const json = appendEnvelopeJson(env);
+        expect(json).toBeDefined();
+        const parsed = JSON.parse(json!) as unknown;
+        expect(parsed).toEqual(JSON.parse(JSON.stringify(env)));
+        expect(decodeEnvelope(parsed)).toMatchObject({ ok: true });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('gives up (undefined) when an entry has no JSON text, so the caller sends the envelope as a value', () => {
+    const msg: AppendRequest = { type: 'append', term: 1, prevIndex: 0, prevTerm: 0, entries: [entry(1, { ok: 1 }), entry(2, undefined)], commit: 0 };
+    expect(appendEnvelopeJson(envelope('a' as NodeId, 'b' as NodeId, msg) as RaftEnvelope & { msg: AppendRequest })).toBeUndefined();
+    const big: AppendRequest = { ...msg, entries: [entry(1, { n: 1n })] };
+    expect(appendEnvelopeJson(envelope('a' as NodeId, 'b' as NodeId, big) as RaftEnvelope & { msg: AppendRequest })).toBeUndefined();
+  });
+});
