@@ -33,8 +33,7 @@ import {
   RaftCore,
 } from './core.js';
 import type { Command, Index, LogEntry, NodeId, RaftStorage, Snapshot, Term } from './types.js';
-import type { AppendRequest } from './messages.js';
-import { type RaftEnvelope, appendEnvelopeJson, decodeEnvelope, decodeRequest, envelope, looksLikeEnvelope } from './wire.js';
+import { appendEnvelopeJson, decodeEnvelope, decodeRequest, envelope, looksLikeEnvelope } from './wire.js';
 
 export type { FsmRequest } from './wire.js';
 
@@ -509,7 +508,7 @@ export class FsmState {
         this.counters.messagesOut++;
         const env = envelope(this.id, e.to, e.msg);
         // New entries go to every follower: their text is made once (entry-text.ts), not once per frame.
-        const json = env.msg.type === 'append' && env.msg.entries.length > 0 ? appendEnvelopeJson(env as RaftEnvelope & { msg: AppendRequest }) : undefined;
+        const json = e.msg.type === 'append' && e.msg.entries.length > 0 ? appendEnvelopeJson(this.id, e.to, e.msg) : undefined;
         if (json === undefined) this.ctx.send(this.address(e.to), env);
         else this.ctx.runtime.sendEncoded(this.address(e.to), env, json);
         return;

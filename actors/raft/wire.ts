@@ -93,14 +93,13 @@ export function envelope(from: NodeId, to: NodeId, msg: RaftMessage): RaftEnvelo
 }
 
 /**
- * The JSON text of an envelope carrying an append, made from the entries' texts
+ * The JSON text of envelope(from, to, m) for an append, made from the entries' texts
  * (entry-text.ts) instead of serialising them again: a leader sends the same new
  * entries to every follower and has their text already. It parses to what
  * JSON.stringify(env) parses to. Undefined when an entry's data has no JSON text
  * (the caller then sends the envelope as a value, and the usual error paths apply).
  */
-export function appendEnvelopeJson(env: RaftEnvelope & { readonly msg: AppendRequest }): string | undefined {
-  const m = env.msg;
+export function appendEnvelopeJson(from: NodeId, to: NodeId, m: AppendRequest): string | undefined {
   const entries: string[] = [];
   try {
     for (const e of m.entries) {
@@ -111,7 +110,7 @@ export function appendEnvelopeJson(env: RaftEnvelope & { readonly msg: AppendReq
   } catch {
     return undefined; // no JSON form (a BigInt, a cycle)
   }
-  return `{"type":"raft","from":${JSON.stringify(env.from)},"to":${JSON.stringify(env.to)},"msg":{"type":"append","term":${m.term},"prevIndex":${m.prevIndex},"prevTerm":${m.prevTerm},"entries":[${entries.join(',')}],"commit":${m.commit}}}`;
+  return `{"type":"raft","from":${JSON.stringify(from)},"to":${JSON.stringify(to)},"msg":{"type":"append","term":${m.term},"prevIndex":${m.prevIndex},"prevTerm":${m.prevTerm},"entries":[${entries.join(',')}],"commit":${m.commit}}}`;
 }
 
 /** Is this plausibly meant to be a Raft envelope (so a failure to decode it is worth a warning)? */
