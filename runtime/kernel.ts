@@ -815,14 +815,10 @@ export class Runtime {
    */
   sendEncoded(dest: Pid | RemoteName, value: unknown, json: string): void {
     const port = this.remotePort;
-    if (port !== undefined) {
-      if (typeof dest !== 'string') {
-        if (dest.node !== this.node) return port.sendName(dest, new PreEncoded(value, json));
-      } else if (!this.procs.has(dest) && this.isRemotePid(dest)) {
-        return port.send(dest, new PreEncoded(value, json));
-      }
-    }
-    this.send(dest, value);
+    if (port === undefined || this.remoteNodeOf(dest) === undefined) return this.send(dest, value);
+    const msg = new PreEncoded(value, json);
+    if (typeof dest === 'string') port.send(dest, msg);
+    else port.sendName(dest, msg);
   }
 
   /** exit/2 from outside any process. */

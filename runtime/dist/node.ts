@@ -93,20 +93,12 @@ const validName = (name: string): boolean => name.length > 0 && name.length <= (
  * in as it is (the same text JSON.stringify would make of its value), so the value is not serialised again.
  */
 function encodeOps(ops: readonly Op[]): string {
-  let pre = false;
-  for (const op of ops) {
-    if ((op.t === 'send' || op.t === 'sendn') && op.msg instanceof PreEncoded) {
-      pre = true;
-      break;
-    }
-  }
-  if (!pre) return JSON.stringify(ops);
-  const parts: string[] = [];
-  for (const op of ops) {
-    if ((op.t === 'send' || op.t === 'sendn') && op.msg instanceof PreEncoded) parts.push(`{"t":"${op.t}","to":${JSON.stringify(op.to)},"msg":${op.msg.json}}`);
-    else parts.push(JSON.stringify(op));
-  }
-  return `[${parts.join(',')}]`;
+  if (!ops.some(preEncoded)) return JSON.stringify(ops);
+  return `[${ops.map((op) => (preEncoded(op) ? `{"t":"${op.t}","to":${JSON.stringify(op.to)},"msg":${op.msg.json}}` : JSON.stringify(op))).join(',')}]`;
+}
+
+function preEncoded(op: Op): op is Extract<Op, { t: 'send' | 'sendn' }> & { msg: PreEncoded } {
+  return (op.t === 'send' || op.t === 'sendn') && op.msg instanceof PreEncoded;
 }
 
 export class Distribution implements RemotePort {
