@@ -15,7 +15,7 @@ import type { Env } from './env.js';
 import { CallTimeout, ExitSignal, NodeDown, NoProc, RuntimeError, ServerExited } from './errors.js';
 import { EventBus, type RuntimeEvent } from './events.js';
 import { Mailbox } from './mailbox.js';
-import { PreEncoded } from './pre-encoded.js';
+import { type JsonText, PreEncoded } from './pre-encoded.js';
 import {
   type Dest,
   type DownMessage,
@@ -809,11 +809,12 @@ export class Runtime {
   }
 
   /**
-   * Send `value` whose JSON text the caller already has (`json` must be JSON.stringify(value)). To a process
+   * Send `value` whose JSON text the caller already has (`json` must be JSON.stringify(value), whole or in
+   * pieces whose concatenation it is). To a process
    * on another node the text goes into the frame as it is, not serialised again; anywhere else this is
    * send(dest, value). The receiver cannot tell the difference.
    */
-  sendEncoded(dest: Pid | RemoteName, value: unknown, json: string): void {
+  sendEncoded(dest: Pid | RemoteName, value: unknown, json: JsonText): void {
     const port = this.remotePort;
     if (port === undefined || this.remoteNodeOf(dest) === undefined) return this.send(dest, value);
     const msg = new PreEncoded(value, json);

@@ -7,7 +7,14 @@
 export class PreEncoded {
   constructor(
     readonly value: unknown,
-    /** JSON.stringify(value), exactly: the receiver gets JSON.parse(json). */
-    readonly json: string,
+    /** JSON.stringify(value), exactly (or pieces whose concatenation it is): the receiver gets JSON.parse of it. */
+    readonly json: JsonText,
   ) {}
 }
+
+/**
+ * JSON text, whole or as pieces to be concatenated. Pieces let a big text (a Raft append of 100+ KB)
+ * reach the socket without ever being one V8 string: each such string is a fresh large-object
+ * allocation, and joining, flattening and encoding it again are copies of the whole.
+ */
+export type JsonText = string | readonly string[];

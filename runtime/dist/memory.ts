@@ -77,8 +77,9 @@ class MemConn extends InboxConn implements Conn {
     return this.inbox.closed;
   }
 
-  send(data: string): void {
+  send(frame: string | readonly string[]): void {
     if (this.inbox.closed) return;
+    const data = typeof frame === 'string' ? frame : frame.join('');
     this.fabric.transmit(this, { kind: 'frame', data, bytes: Buffer.byteLength(data) });
   }
 

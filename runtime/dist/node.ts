@@ -88,13 +88,54 @@ const defaultNonce = (): string => randomBytes(16).toString('hex');
 /** Names and pids the wire accepts (frames.ts: at most 255 / 600 characters, never empty). */
 const validName = (name: string): boolean => name.length > 0 && name.length <= (name.charCodeAt(0) === 60 ? 600 : 255);
 
+/** A batch frame's text up to its ops array. */
+const BATCH_HEAD = `{"v":${PROTOCOL_VERSION},"t":"b","ops":`;
+
 /**
- * The ops of one frame as JSON. A message sent with Runtime.sendEncoded carries its text already; it goes
- * in as it is (the same text JSON.stringify would make of its value), so the value is not serialised again.
+ * Frames of at least this many characters go to the transport as pieces (Conn.send), which it writes
+ * into one buffer: made a string first, a frame is a fresh large-object allocation, then flattened and
+ * encoded again on the way out, each a copy of the whole (and on this VM, fresh pages the kernel zeroes).
  */
-function encodeOps(ops: readonly Op[]): string {
-  if (!ops.some(preEncoded)) return JSON.stringify(ops);
-  return `[${ops.map((op) => (preEncoded(op) ? `{"t":"${op.t}","to":${JSON.stringify(op.to)},"msg":${op.msg.json}}` : JSON.stringify(op))).join(',')}]`;
+const PIECES_FROM_CHARS = 16 * 1024;
+
+/**
+ * One batch frame for `ops`: its text, or for a big frame the pieces whose concatenation it is, with its
+ * length in characters. A message sent with Runtime.sendEncoded carries its text already; it goes in as
+ * it is (the same text JSON.stringify would make of its value), so the value is not serialised again.
+ * Throws what JSON.stringify throws (a BigInt, a cycle).
+ */
+function encodeBatch(ops: readonly Op[]): { readonly frame: string | readonly string[]; readonly chars: number } {
+  if (!ops.some(preEncoded)) {
+    const body = JSON.stringify(ops);
+    const chars = BATCH_HEAD.length + body.length + 1;
+    return { frame: chars < PIECES_FROM_CHARS ? `${BATCH_HEAD}${body}}` : [BATCH_HEAD, body, '}'], chars };
+  }
+  const pieces = [BATCH_HEAD, '['];
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (i > 0) pieces.push(',');
+    if (!preEncoded(op)) pieces.push(JSON.stringify(op));
+    else {
+      pieces.push(`{"t":"${op.t}","to":${JSON.stringify(op.to)},"msg":`);
+      const json = op.msg.json;
+      if (typeof json === 'string') pieces.push(json);
+      else for (const p of json) pieces.push(p);
+      pieces.push('}');
+    }
+  }
+  pieces.push(']}');
+  let chars = 0;
+  for (const p of pieces) chars += p.length;
+  return { frame: chars < PIECES_FROM_CHARS ? pieces.join('') : pieces, chars };
+}
+
+/** UTF-8 bytes of a frame from encodeBatch (its characters when that many bytes cannot pass `max` anyway). */
+function frameBytes(frame: string | readonly string[], chars: number, max: number): number {
+  if (chars * 3 <= max) return chars;
+  if (typeof frame === 'string') return Buffer.byteLength(frame);
+  let bytes = 0;
+  for (const p of frame) bytes += Buffer.byteLength(p);
+  return bytes;
 }
 
 function preEncoded(op: Op): op is Extract<Op, { t: 'send' | 'sendn' }> & { msg: PreEncoded } {
@@ -440,9 +481,9 @@ export class Distribution implements RemotePort {
   }
 
   private sendOps(peer: Peer, conn: Conn, ops: Op[]): void {
-    let body: string;
+    let encoded: ReturnType<typeof encodeBatch>;
     try {
-      body = encodeOps(ops);
+      encoded = encodeBatch(ops);
     } catch (e) {
       // Something in the batch cannot be JSON (a BigInt, a cycle): find it, fail
       // it alone, and send the rest.
@@ -455,14 +496,14 @@ export class Distribution implements RemotePort {
       }
       return;
     }
-    const data = `{"v":${PROTOCOL_VERSION},"t":"b","ops":${body}}`;
+    const { frame, chars } = encoded;
     // maxFrameBytes counts bytes on the wire (as ws's maxPayload does), not UTF-16 units.
-    const bytes = data.length * 3 <= this.config.maxFrameBytes ? data.length : Buffer.byteLength(data);
+    const bytes = frameBytes(frame, chars, this.config.maxFrameBytes);
     if (bytes <= this.config.maxFrameBytes) {
-      conn.send(data);
+      conn.send(frame);
       this.counters.framesSent++;
       this.counters.opsSent += ops.length;
-      this.counters.bytesSent += data.length;
+      this.counters.bytesSent += chars;
       return;
     }
     if (ops.length > 1) {

@@ -4,8 +4,11 @@
 
 /** One established, ordered, reliable, message-framed duplex link. */
 export interface Conn {
-  /** Queue one frame. Order is preserved per connection. */
-  send(data: string): void;
+  /**
+   * Queue one frame: its text, or pieces whose concatenation is its text (a big frame, which the
+   * transport writes into one buffer instead of making it a string first). Order is preserved per connection.
+   */
+  send(data: string | readonly string[]): void;
   /** Bytes queued but not yet written (ws's bufferedAmount). */
   bufferedBytes(): number;
   /** Orderly close; the peer sees `reason`. Idempotent. */

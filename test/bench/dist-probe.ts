@@ -83,8 +83,9 @@ class ImmediateConn extends InboxConn implements Conn {
   constructor() {
     super(new ConnInbox(queueMicrotask));
   }
-  send(data: string): void {
+  send(frame: string | readonly string[]): void {
     const to = this.other;
+    const data = typeof frame === 'string' ? frame : frame.join('');
     setImmediate(() => to.inbox.frame(data));
   }
   bufferedBytes(): number {

@@ -52,6 +52,11 @@ export interface ClusterBenchResult {
   readonly cluster_cpu_us_per_job: { readonly leader: number; readonly followers: readonly number[]; readonly client: number };
   /** Each member at the end (leader first): JS heap after a full GC, and resident set, in MB. */
   readonly cluster_heap_mb: readonly number[];
+  /**
+   * Minor page faults per completed lifecycle, by process. Each makes the kernel zero a fresh page, which on
+   * this VM costs several µs: a process that returns memory to the OS and takes it back pays this repeatedly.
+   */
+  readonly cluster_faults_per_job: { readonly leader: number; readonly followers: readonly number[]; readonly client: number };
   readonly cluster_rss_mb: readonly number[];
 }
 
@@ -60,6 +65,7 @@ interface MemberReport {
   readonly ready?: string;
   readonly exit?: string;
   readonly cpu_us: number;
+  readonly faults: number;
   readonly heap_mb?: number;
   readonly rss_mb?: number;
 }
@@ -75,7 +81,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
   const cookie = 'registry-bench-cookie';
   const dir = mkdtempSync(join(tmpdir(), 'dq-bench-registry-'));
   const children: ChildProcess[] = [];
-  const readyCpu: number[] = [];
+  const ready: MemberReport[] = [];
   const exits: Promise<MemberReport | null>[] = [];
   const cleanup = (): void => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -98,7 +104,9 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
         // REGISTRY_NODE_PROF=dir: each member writes a CPU profile there when it exits.
         const prof = process.env.REGISTRY_NODE_PROF;
         // --expose-gc: the member's exit report gives its heap after a full GC.
-        const flags = ['--expose-gc', ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`])];
+        // REGISTRY_NODE_FLAGS: extra node/V8 flags for the members (space-separated), for tuning experiments.
+        const extra = (process.env.REGISTRY_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+        const flags = ['--expose-gc', ...extra, ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`])];
         const child = spawn(process.execPath, [...flags, '--import', 'tsx', join(here, 'registry-node.ts'), JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
         children[i] = child;
         const lines = createInterface({ input: child.stdout! });
@@ -112,7 +120,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
         await new Promise<void>((resolve, reject) => {
           child.once('exit', (code) => reject(new Error(`member g${i + 1} exited with ${code}`)));
           lines.once('line', (l) => {
-            readyCpu[i] = (JSON.parse(l) as MemberReport).cpu_us;
+            ready[i] = JSON.parse(l) as MemberReport;
             resolve();
           });
         });
@@ -149,6 +157,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
     let doneJobs = 0;
     const latencies: number[] = [];
     const cpu0 = process.cpuUsage();
+    const faults0 = process.resourceUsage().minorPageFault;
     const t0 = now();
     await Promise.all(
       Array.from({ length: opts.inflightBatches }, async () => {
@@ -173,6 +182,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
     );
     const elapsedS = (now() - t0) / 1000;
     const clientCpu = process.cpuUsage(cpu0);
+    const clientFaults = process.resourceUsage().minorPageFault - faults0;
     latencies.sort((a, b) => a - b);
     const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
     await dist.stop();
@@ -182,7 +192,11 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
     const order = [leaderAt, ...names.map((_, i) => i).filter((i) => i !== leaderAt)];
     const memberCpu = (i: number): number => {
       const r = reports[i];
-      return r === null || r === undefined ? NaN : perJob(r.cpu_us - readyCpu[i]!);
+      return r === null || r === undefined ? NaN : perJob(r.cpu_us - ready[i]!.cpu_us);
+    };
+    const memberFaults = (i: number): number => {
+      const r = reports[i];
+      return r === null || r === undefined ? NaN : perJob(r.faults - ready[i]!.faults);
     };
     return {
       cluster_jobs_per_s: Math.round(doneJobs / elapsedS),
@@ -194,6 +208,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
       cluster_jobs_per_batch: opts.jobsPerBatch,
       cluster_inflight_batches: opts.inflightBatches,
       cluster_cpu_us_per_job: { leader: memberCpu(leaderAt), followers: order.slice(1).map(memberCpu), client: perJob(clientCpu.user + clientCpu.system) },
+      cluster_faults_per_job: { leader: memberFaults(leaderAt), followers: order.slice(1).map(memberFaults), client: perJob(clientFaults) },
       cluster_heap_mb: order.map((i) => reports[i]?.heap_mb ?? NaN),
       cluster_rss_mb: order.map((i) => reports[i]?.rss_mb ?? NaN),
     };

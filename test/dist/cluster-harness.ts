@@ -39,7 +39,10 @@ export interface SentFrame {
   readonly at: number;
   /** Host of the sending node. */
   readonly host: string;
+  /** The frame's text (pieces joined). */
   readonly data: string;
+  /** Whether the sender handed it to the transport as pieces (Conn.send). */
+  readonly pieces: boolean;
 }
 
 /** A connect attempt made by a node's transport. */
@@ -295,8 +298,9 @@ export class Cluster {
   private tap(t: Transport, host: string): Transport {
     const wrap = (conn: Conn, target: string | undefined): Conn => {
       const rawSend = conn.send.bind(conn);
-      conn.send = (data: string): void => {
-        this.frames.push({ at: this.env.clock.now(), host, data });
+      conn.send = (data: string | readonly string[]): void => {
+        const pieces = typeof data !== 'string';
+        this.frames.push({ at: this.env.clock.now(), host, data: pieces ? data.join('') : data, pieces });
         rawSend(data);
       };
       this.conns.push({ host, target, conn, rawSend });

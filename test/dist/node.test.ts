@@ -339,6 +339,24 @@ describe('remote operations', () => {
     expect(c.dist('n1').stats().framesSent - frames).toBe(1);
   });
 
+  it('sendEncoded takes the text in pieces; a big frame goes out in pieces, and maxFrameBytes counts its UTF-8 bytes', async () => {
+    const c = await pair('send-encoded-pieces', { maxFrameBytes: 40_000 });
+    const inbox = c.collector('n2', { register: 'inbox' });
+    const a = c.rt('n1');
+    const to = { name: 'inbox', node: 'n2@h2:4000' };
+    const ascii = 'a'.repeat(20_000); // a frame over 16K characters: sent as pieces
+    const euros = '€'.repeat(15_000); // 15,000 characters, 45,000 bytes: over the limit only in bytes
+    a.sendEncoded(to, null, ['{"n":1,', `"s":"${ascii}"`, '}']);
+    a.send(to, { n: 2 });
+    a.sendEncoded(to, null, ['{"n":3,', `"s":"${euros}"`, '}']);
+    a.sendEncoded(to, null, ['{"n":4,', '"s":"é', '€"}']);
+    await c.tick(10);
+    expect(inbox.received).toEqual([{ n: 1, s: ascii }, { n: 2 }, { n: 4, s: 'é€' }]);
+    expect(c.frames.filter((f) => f.data.includes(ascii)).map((f) => f.pieces)).toEqual([true]);
+    expect(c.frames.filter((f) => f.data.includes('é€')).map((f) => f.pieces)).toEqual([false]);
+    expect(c.events.filter((e) => e.event.type === 'nodedown')).toEqual([]);
+  });
+
   it('call and cast reach a remote gen_server by name and by pid, and rpc calls a service on a node', async () => {
     const c = await pair('call');
     const log: unknown[] = [];

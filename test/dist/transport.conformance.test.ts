@@ -166,6 +166,23 @@ describe.each([
     expect(client.frames[0] === big).toBe(true);
   });
 
+  it('a frame sent as pieces arrives as their concatenation (multi-byte UTF-8 included), in order with whole ones', async () => {
+    const net = make();
+    const { client, server } = await pair(net);
+    // Pieces that split nowhere special, around characters of 2, 3 and 4 UTF-8 bytes, and empty ones.
+    const pieces = ['{"a":"é', 'ü€', '', '😀"', ',"big":"', 'xyz'.repeat(40_000), '"}'];
+    const whole = pieces.join('');
+    client.conn.send('before');
+    client.conn.send(pieces);
+    client.conn.send('after');
+    server.conn.send(['pong ', '→', ' ok']);
+    await net.until(() => server.frames.length === 3 && client.frames.length === 1, 'the frames');
+    expect(server.frames[0]).toBe('before');
+    expect(server.frames[1] === whole).toBe(true);
+    expect(server.frames[2]).toBe('after');
+    expect(client.frames).toEqual(['pong → ok']);
+  });
+
   it('close(reason) gives the peer that reason once and the closer its own onClose once', async () => {
     const net = make();
     const { client, server } = await pair(net);

@@ -81,7 +81,7 @@ describe('appendEnvelopeJson', () => {
         const env = build(a);
         const json = appendEnvelopeJson(env.from, env.to, env.msg);
         expect(json).toBeDefined();
-        const parsed = JSON.parse(json!) as unknown;
+        const parsed = JSON.parse(json!.join('')) as unknown;
         expect(parsed).toEqual(JSON.parse(JSON.stringify(env)));
         expect(decodeEnvelope(parsed)).toMatchObject({ ok: true });
       }),
