@@ -39,7 +39,8 @@ export async function runRegistryDemo(log: Logger): Promise<void> {
   try {
     for (const [i, name] of NAMES.entries()) {
       const dist = await Distribution.start({ node: nodeNames[i]!, cookie: COOKIE }, { transport: net.transport(name), env, log });
-      members.push({ dist, handle: new RegistryHandle() });
+      // The registry's tables in a scratch file beside the Raft log, as a long-running member keeps them.
+      members.push({ dist, handle: new RegistryHandle({ store: { file: join(dir, `${name}-registry.db`) } }) });
     }
     for (const m of members) for (const other of nodeNames) if (other !== m.dist.node) await m.dist.connect(other);
     for (const [i, m] of members.entries()) {

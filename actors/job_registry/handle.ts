@@ -5,18 +5,29 @@
 // so readers always go through the handle, never keep the machine.
 import { RegistryMachine } from './machine.js';
 import type { RegistryUnsafe } from './transitions.js';
+import type { RegistryStoreOptions } from './store.js';
 import type { JobEvent } from './types.js';
+
+export interface RegistryHandleOptions {
+  readonly unsafe?: RegistryUnsafe;
+  /**
+   * Where each machine keeps its tables: memory by default, or `file`, a scratch file this node's
+   * machine alone uses (each fresh machine starts it afresh): see store.ts. A node that keeps jobs for
+   * the default 30 days wants a file.
+   */
+  readonly store?: Pick<RegistryStoreOptions, 'file' | 'cacheMiB'>;
+}
 
 export class RegistryHandle {
   private current: RegistryMachine | null = null;
   private listener: ((events: readonly JobEvent[]) => void) | null = null;
 
-  constructor(private readonly unsafe: RegistryUnsafe = {}) {}
+  constructor(private readonly opts: RegistryHandleOptions = {}) {}
 
   /** raft_fsm's `stateMachine` argument: a fresh, empty machine (the previous one is closed). */
   readonly stateMachine = (): RegistryMachine => {
     this.current?.close();
-    this.current = new RegistryMachine({ unsafe: this.unsafe, onEvents: (events) => this.listener?.(events) });
+    this.current = new RegistryMachine({ unsafe: this.opts.unsafe, store: this.opts.store, onEvents: (events) => this.listener?.(events) });
     return this.current;
   };
 

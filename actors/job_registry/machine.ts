@@ -12,7 +12,7 @@
 import type { StateMachine } from '../raft/fsm.js';
 import type { LogEntry } from '../raft/types.js';
 import { checkCommand, checkQuery, registryLimits } from './schema.js';
-import { CursorError, DEFAULT_MAX_CACHED_JOBS, DEFAULT_WRITE_BEHIND_JOBS, RegistryStore, decodeCursor } from './store.js';
+import { CursorError, DEFAULT_MAX_CACHED_JOBS, DEFAULT_WRITE_BEHIND_JOBS, RegistryStore, type RegistryStoreOptions, decodeCursor } from './store.js';
 import { type Decision, type RegistryUnsafe, decide, decideSubmit } from './transitions.js';
 import type { BatchCommand, CommandResult, EntryResult, JobEvent, JobHead, RegistryCommand, JobStatus, PruneCommand, QueryResult, RegistryQuery, RegistryStats, SubmitCommand } from './types.js';
 import { JOB_STATUSES, QUERY_LIMITS } from './types.js';
@@ -35,6 +35,8 @@ export interface RegistryMachineOptions {
   readonly unsafe?: RegistryUnsafe;
   /** Jobs whose SQLite writes may wait in memory across batches (store.ts, DEFAULT_WRITE_BEHIND_JOBS); 0: write every batch. */
   readonly writeBehindJobs?: number;
+  /** Where the tables live: in memory (default) or a scratch file (store.ts, RegistryStoreOptions). */
+  readonly store?: Pick<RegistryStoreOptions, 'file' | 'cacheMiB'>;
 }
 
 /** What the statistics keep besides the rows; saved in the snapshot. */
@@ -76,7 +78,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
   private eventN = 0;
 
   constructor(opts: RegistryMachineOptions = {}) {
-    this.store = new RegistryStore(DEFAULT_MAX_CACHED_JOBS, opts.writeBehindJobs ?? DEFAULT_WRITE_BEHIND_JOBS);
+    this.store = new RegistryStore({ ...opts.store, maxCachedJobs: DEFAULT_MAX_CACHED_JOBS, writeBehindJobs: opts.writeBehindJobs ?? DEFAULT_WRITE_BEHIND_JOBS });
     this.unsafe = opts.unsafe ?? {};
     this.onEvents = opts.onEvents ?? null;
   }

@@ -10,8 +10,13 @@
 //
 // The database is derived state: the Raft log (with its snapshots) is the
 // durable record, and a member rebuilds its store from the last snapshot plus
-// the log on every start. So it lives in memory (SQLite's `:memory:`), with
-// no fsync and no journal file; a snapshot is SQLite's own page image of it.
+// the log on every start. So it has no fsync and no journal file, and lives
+// either in memory (SQLite's `:memory:`, the default) or in a scratch file
+// (`file`) that each open starts afresh and close removes: then only SQLite's
+// page cache (`cacheMiB`) and the OS's, which the kernel can reclaim, hold it,
+// not the process's own memory, which otherwise grows by every job kept until
+// retention. A snapshot is SQLite's own page image of it either way.
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { EventKind, EventsPage, Job, JobEvent, JobHead, JobId, JobStatus, ListFilter, ListPage } from './types.js';
 import { isTerminal } from './types.js';
@@ -547,6 +552,23 @@ export const DEFAULT_MAX_CACHED_JOBS = 200_000;
  */
 export const DEFAULT_WRITE_BEHIND_JOBS = 4_096;
 
+/** SQLite's page cache for a file-backed store, MiB (SQLite's own default is 2). */
+export const DEFAULT_CACHE_MIB = 64;
+
+export interface RegistryStoreOptions {
+  /** Live jobs kept in memory for the transitions to read (see `jobs`). */
+  readonly maxCachedJobs?: number;
+  /** Jobs whose writes may wait in memory across transactions (see `dirty`); 0: written every transaction. */
+  readonly writeBehindJobs?: number;
+  /**
+   * Keep the tables in this file instead of in memory (see the header). The file is the store's alone:
+   * whatever is there is deleted at construction, and close() removes it.
+   */
+  readonly file?: string;
+  /** SQLite's page cache, MiB (DEFAULT_CACHE_MIB): what of a file-backed store stays in the process's memory. */
+  readonly cacheMiB?: number;
+}
+
 export class RegistryStore {
   private db: Database.Database;
   private st!: {
@@ -629,21 +651,32 @@ export class RegistryStore {
    */
   private listCounts: Record<ListColumn, Map<string | number, number>> = emptyListCounts();
 
-  constructor(
-    private readonly maxCachedJobs = DEFAULT_MAX_CACHED_JOBS,
-    private readonly writeBehindJobs = DEFAULT_WRITE_BEHIND_JOBS,
-  ) {
-    this.db = RegistryStore.open(null);
+  private readonly maxCachedJobs: number;
+  private readonly writeBehindJobs: number;
+  /** The scratch file the database lives in, or null for memory (see the header). */
+  private readonly file: string | null;
+  private readonly cacheKiB: number;
+
+  constructor(opts: RegistryStoreOptions = {}) {
+    this.maxCachedJobs = opts.maxCachedJobs ?? DEFAULT_MAX_CACHED_JOBS;
+    this.writeBehindJobs = opts.writeBehindJobs ?? DEFAULT_WRITE_BEHIND_JOBS;
+    this.file = opts.file ?? null;
+    this.cacheKiB = (opts.cacheMiB ?? DEFAULT_CACHE_MIB) * 1024;
+    if (this.file !== null) removeDbFile(this.file); // a previous run's tables: rebuilt from the log instead
+    this.db = this.open(this.file ?? ':memory:');
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.prepare();
   }
 
-  private static open(image: Buffer | null): Database.Database {
-    const db = image === null ? new Database(':memory:') : new Database(image);
+  /** Open `where` (a path, ':memory:' or an image to deserialize into memory) with the store's settings. */
+  private open(where: string | Buffer): Database.Database {
+    const db = new Database(where);
     // Derived state (see the header): nothing to fsync; the rollback journal stays in memory.
     db.pragma('synchronous = OFF');
     db.pragma('journal_mode = MEMORY');
+    // A file's pages beyond this are re-read from the OS page cache; in memory the setting has no effect.
+    db.pragma(`cache_size = -${this.cacheKiB}`);
     return db;
   }
 
@@ -1227,13 +1260,19 @@ export class RegistryStore {
 
   /** Replace the whole database with an image from serialize(). */
   restore(image: Buffer): void {
-    const next = RegistryStore.open(image);
+    // A file-backed store gets the image as its next file, moved into place only once it is known good.
+    const staged = this.file === null ? null : `${this.file}.restore`;
+    if (staged !== null) writeFileSync(staged, image);
+    const next = this.open(staged ?? image);
     const version = next.pragma('user_version', { simple: true }) as number;
     if (version !== SCHEMA_VERSION) {
       next.close();
+      if (staged !== null) removeDbFile(staged);
       throw new Error(`job_registry: snapshot has table layout ${version}, this member reads ${SCHEMA_VERSION}`);
     }
     this.db.close();
+    // The open handle follows its file across the rename.
+    if (staged !== null) renameSync(staged, this.file!);
     this.db = next;
     this.prepare();
     this.forget();
@@ -1249,7 +1288,14 @@ export class RegistryStore {
     }
   }
 
+  /** Close the database; a file-backed store removes its file (derived state, rebuilt on the next start). */
   close(): void {
     if (this.db.open) this.db.close();
+    if (this.file !== null) removeDbFile(this.file);
   }
+}
+
+/** A database file and the journal SQLite may have left beside it. */
+function removeDbFile(path: string): void {
+  for (const f of [path, `${path}-journal`]) rmSync(f, { force: true });
 }

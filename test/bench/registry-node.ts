@@ -6,6 +6,7 @@
 // Prints {"ready": <node name>, "pid": <os pid>, "cpu_us": <CPU so far>, "faults": <minor page faults so far>}
 // once both run; when stdin closes, prints {"exit": <node name>, "cpu_us", "faults", "heap_mb", "rss_mb"} (the heap after a full GC when run with
 // --expose-gc) and exits.
+import { join } from 'node:path';
 import { RegistryHandle } from '../../actors/job_registry/handle.js';
 import { JOB_REGISTRY, jobRegistry } from '../../actors/job_registry/server.js';
 import { RAFT_FSM, raftFsm } from '../../actors/raft/fsm.js';
@@ -17,7 +18,9 @@ import { startBenchNode } from './bench-node.js';
 
 const { args, log, dist } = await startBenchNode('REGISTRY_NODE_LOG');
 
-const handle = new RegistryHandle();
+// REGISTRY_NODE_DB=memory: the registry's tables in memory instead of a scratch file in the member's directory.
+const inMemory = process.env.REGISTRY_NODE_DB === 'memory';
+const handle = new RegistryHandle(inMemory ? {} : { store: { file: join(args.dir, `${args.name}-registry.db`) } });
 const fsm = await startServer(
   dist.rt,
   raftFsm,

@@ -16,7 +16,8 @@
 //                       lifecycles to the leader's job_registry (registry-cluster.ts);
 //                       cluster_* fields give the batch shape, latency and failures, the CPU µs a
 //                       lifecycle cost in each process (cluster_cpu_us_per_job: leader, followers,
-//                       client) and each member's heap and RSS at the end (leader first)
+//                       client), the minor page faults a lifecycle cost in each
+//                       (cluster_faults_per_job) and each member's heap and RSS at the end (leader first)
 //   list_p50/p99_ms     one `list` query (machine.query: checked, cursor decoded, a page of
 //                       `pageSize`) over 1M stored jobs, filtered by random combinations
 //                       of status, type, priority, worker and a created-at range, both
@@ -24,9 +25,15 @@
 //   list_slowest        the query shapes with the highest p99
 //   load_*              loading the 1M jobs through apply (every command of each job's
 //                       lifecycle, `loadBatch` entries a batch); rss_mb after it
+//   tables_in           'file' or 'memory': where the machines keep their tables (see below)
 // Prints one JSON line (progress goes to stderr). The data are generated from a
 // fixed seed, so every run applies the same entries and asks the same queries.
-// DQ_BENCH_REGISTRY_JOBS overrides the 1M (for a quick run while tuning).
+// DQ_BENCH_REGISTRY_JOBS overrides the 1M (for a quick run while tuning). The machines keep their tables
+// in scratch files (store.ts), as a long-running member should; DQ_BENCH_REGISTRY_DB=memory keeps them in
+// memory instead (and REGISTRY_NODE_DB=memory the cluster members').
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RegistryMachine } from '../../actors/job_registry/machine.js';
 import type { JobId, JobStatus, ListFilter, ListPage, RegistryCommand, RegistryQuery } from '../../actors/job_registry/types.js';
 import type { LogEntry } from '../../actors/raft/types.js';
@@ -261,14 +268,22 @@ function applyRate(m: RegistryMachine, batches: readonly (readonly LogEntry[])[]
 // ---------------------------------------------------------------------------
 // apply_per_s: fresh machines
 
+const fileDir = process.env['DQ_BENCH_REGISTRY_DB'] !== 'memory' ? mkdtempSync(join(tmpdir(), 'dq-bench-registry-db-')) : null;
+if (fileDir !== null) process.on('exit', () => rmSync(fileDir, { recursive: true, force: true }));
+let machines = 0;
+/** A fresh machine: its tables in a file of its own, or with DQ_BENCH_REGISTRY_DB=memory in memory. */
+function newMachine(): RegistryMachine {
+  return new RegistryMachine(fileDir === null ? {} : { store: { file: join(fileDir, `m${++machines}.db`) } });
+}
+
 function singleNode(): number[] {
   // Warm-up (JIT, prepared statements) on a machine that is then dropped.
-  const warm = new RegistryMachine();
+  const warm = newMachine();
   applyAll(warm, lifecycleBatches(1, new Log(), epoch));
   warm.close();
   const rates: number[] = [];
   for (let run = 0; run < applyRuns; run++) {
-    const m = new RegistryMachine();
+    const m = newMachine();
     const batches = lifecycleBatches(100 + run, new Log(), epoch);
     rates.push(applyRate(m, batches));
     m.close();
@@ -298,7 +313,7 @@ interface Loaded {
 }
 
 function load(jobs: number): Loaded {
-  const m = new RegistryMachine();
+  const m = newMachine();
   const log = new Log();
   const r = rng(7);
   const byFate: Record<string, number> = {};
@@ -482,6 +497,7 @@ console.log(
     rss_mb: Math.round(mem.rss / 2 ** 20),
     rss_delta_mb: Math.round((mem.rss - rssBefore) / 2 ** 20),
     heap_mb: Math.round(mem.heapUsed / 2 ** 20),
+    tables_in: fileDir === null ? 'memory' : 'file',
     cluster_commands_per_s: cluster.cluster_commands_per_s,
     cluster_batch_p50_ms: cluster.cluster_batch_p50_ms,
     cluster_batch_p99_ms: cluster.cluster_batch_p99_ms,
@@ -490,6 +506,7 @@ console.log(
     cluster_jobs_per_batch: cluster.cluster_jobs_per_batch,
     cluster_inflight_batches: cluster.cluster_inflight_batches,
     cluster_cpu_us_per_job: cluster.cluster_cpu_us_per_job,
+    cluster_faults_per_job: cluster.cluster_faults_per_job,
     cluster_heap_mb: cluster.cluster_heap_mb,
     cluster_rss_mb: cluster.cluster_rss_mb,
   }),

@@ -4,8 +4,11 @@
 // gives the scenarios verbs (submit, dispatch, start, …, advance) and keeps the
 // log, so a scenario can be replayed into a second machine or continued after
 // a snapshot and the two compared.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RegistryMachine, RegistryQueryError } from '../../actors/job_registry/machine.js';
 import { registryLimits } from '../../actors/job_registry/schema.js';
 import type { CommandResult, EntryResult, EventsPage, Job, JobEvent, JobStatus, ListFilter, ListPage, QueryResult, RegistryQuery, RegistryStats } from '../../actors/job_registry/types.js';
@@ -27,6 +30,12 @@ afterEach(() => {
   for (const m of open) m.close();
   open = [];
 });
+
+// File-backed machines (store.ts: the tables in a scratch file) get files of their own here.
+const fileDir = mkdtempSync(join(tmpdir(), 'dq-registry-machine-'));
+let files = 0;
+const fileStore = (): { file: string } => ({ file: join(fileDir, `m${++files}.db`) });
+afterAll(() => rmSync(fileDir, { recursive: true, force: true }));
 
 type Extra = Record<string, unknown>;
 
@@ -818,9 +827,12 @@ describe('batches', () => {
     expect(told).toEqual([[1], [3, 5, 7], [9]]);
   });
 
-  it('a batch that throws tells nothing, rolls its rows back, and rethrows (the owner crashes and rebuilds from the log)', () => {
+  it.each([
+    { where: 'in memory', store: undefined },
+    { where: 'in a file', store: 'file' },
+  ])('a batch that throws tells nothing, rolls its rows back, and rethrows (the owner crashes and rebuilds from the log): $where', ({ store }) => {
     const told: JobEvent[][] = [];
-    const r = new Registry(machine({ onEvents: (es) => told.push([...es]) }));
+    const r = new Registry(machine({ onEvents: (es) => told.push([...es]), store: store === undefined ? undefined : fileStore() }));
     expect(() =>
       r.m.batch(() => {
         r.submit('a');
@@ -953,7 +965,7 @@ describe('determinism', () => {
   /** Every command of an entry gets the entry's time (a batch's commands too). */
   const stamp = (data: Extra, at: number): Extra => (data.c === 'batch' ? { ...data, commands: (data.commands as Extra[]).map((c) => ({ ...c, at })) } : { ...data, at });
 
-  it('machines that apply the same entries hold the same jobs, events and statistics, however batched, with or without a snapshot on the way', () => {
+  it('machines that apply the same entries hold the same jobs, events and statistics, however batched, in memory or in a file, with or without a snapshot on the way', () => {
     fc.assert(
       fc.property(fc.array(entryArb, { minLength: 1, maxLength: 120 }), fc.nat(), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1 }), (plan, cut, groups) => {
         let at = T0;
@@ -984,7 +996,8 @@ describe('determinism', () => {
           for (const e of log) results2.push(two.m.apply(e));
         });
         // Batches of random sizes: the events are cut into pieces differently (see store.ts, EVENT_KEY_N).
-        const four = new Registry();
+        // And its tables in a file, not in memory.
+        const four = new Registry(machine({ store: fileStore() }));
         const results4: (EntryResult | null)[] = [];
         for (let i = 0, g = 0; i < log.length; g++) {
           const n = groups[g % groups.length]!;
@@ -994,7 +1007,8 @@ describe('determinism', () => {
           i += n;
         }
         for (const e of log.slice(0, split)) three.m.apply(e);
-        const restored = new Registry();
+        // A memory machine's image restored into a file-backed one.
+        const restored = new Registry(machine({ store: fileStore() }));
         restored.m.restore(three.m.snapshot());
         for (const e of log.slice(split)) restored.m.apply(e);
         expect(results2).toEqual(results1);

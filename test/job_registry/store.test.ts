@@ -1,10 +1,14 @@
 // The store's event pieces (store.ts, EVENT_KEY_N) at their edges, driven
 // through the store directly: the machine never flushes in the middle of an
-// entry, so these paths are reachable only from here.
+// entry, so these paths are reachable only from here. Then a store kept in a
+// file: its file's life (the machine tests run file-backed machines too).
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryStore } from '../../actors/job_registry/store.js';
-import type { JobEvent, JobId } from '../../actors/job_registry/types.js';
+import type { Job, JobEvent, JobId } from '../../actors/job_registry/types.js';
 
 let open: RegistryStore[] = [];
 function store(): RegistryStore {
@@ -76,5 +80,54 @@ describe('event pieces', () => {
     // The store still serves what it held.
     s.event(ev(1, 0));
     expect(keys(s.events(0, 10))).toEqual(['1.0']);
+  });
+});
+
+describe('a store in a file', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dq-registry-store-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const job = (id: string): Job => ({ id: id as JobId, type: 't', priority: 1, payload: { n: id }, status: 'completed', attempt: 1, retries: 0, maxRetries: 0, timeoutS: 60, worker: 'w', progress: null, result: { ok: true }, error: null, timedOut: false, idempotencyKey: null, metadata: {}, parentId: null, createdAt: 1, updatedAt: 2, runAt: 1, dispatchedAt: 1, startedAt: 1, finishedAt: 2 });
+
+  it('starts afresh over whatever the file held, keeps its tables there, and removes the file when closed', () => {
+    const file = join(dir, 'fresh.db');
+    writeFileSync(file, 'not a database: a previous run, or anything else');
+    const s = new RegistryStore({ file, writeBehindJobs: 0 });
+    s.transaction(() => {
+      for (let i = 0; i < 2_000; i++) s.insert(job(`j${i}`), JSON.stringify({ n: `j${i}` }));
+    });
+    expect(statSync(file).size).toBeGreaterThan(100_000);
+    // The tables are in the file: another connection reads them.
+    const peek = new Database(file, { readonly: true });
+    expect(peek.prepare('SELECT count(*) AS n FROM jobs').get()).toEqual({ n: 2_000 });
+    peek.close();
+    expect(s.get('j1999')).toMatchObject({ id: 'j1999', payload: { n: 'j1999' }, status: 'completed' });
+    s.close();
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('restores an image into its file, and a refused image leaves it as it was, with nothing staged left behind', () => {
+    const mem = store();
+    mem.transaction(() => mem.insert(job('from-image'), '{"n":"from-image"}'));
+    const image = mem.serialize();
+    const file = join(dir, 'restore.db');
+    const s = new RegistryStore({ file });
+    open.push(s);
+    s.transaction(() => s.insert(job('replaced'), '{"n":"replaced"}'));
+    s.restore(image);
+    expect(s.get('replaced')).toBeNull();
+    expect(s.get('from-image')).toMatchObject({ payload: { n: 'from-image' } });
+    const other = new Database(':memory:');
+    other.pragma('user_version = 1');
+    expect(() => s.restore(other.serialize())).toThrow(/table layout 1/);
+    other.close();
+    expect(s.get('from-image')).toMatchObject({ payload: { n: 'from-image' } });
+    expect(existsSync(`${file}.restore`)).toBe(false);
+    // What was restored is in the file itself.
+    const peek = new Database(file, { readonly: true });
+    expect(peek.prepare('SELECT id FROM jobs').all()).toEqual([{ id: 'from-image' }]);
+    peek.close();
   });
 });
