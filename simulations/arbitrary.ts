@@ -95,6 +95,7 @@ export function scheduleArb(opts: ScheduleArbOptions = {}): fc.Arbitrary<Schedul
     snapshotChunkChars: int(registry ? R.snapshotChunkChars : L.snapshotChunkChars),
     maxEntriesPerAppend: int(registry ? R.maxEntriesPerAppend : L.maxEntriesPerAppend),
     maxInflightAppends: int(L.maxInflightAppends),
+    keepAppliedEntries: fc.constantFrom(0, 1, 4, 16, 1_000_000),
   });
   const rest = {
     net: fc.record({

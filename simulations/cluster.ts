@@ -14,8 +14,9 @@
 // (simulations/checkers/) watch the trace and never steer.
 import { type ProposeResult, type RaftEffect, type RaftInput, type ReadResult, type RequestId, RaftCore } from '../actors/raft/core.js';
 import { type RaftConfig, type UnsafeSwitches, raftConfig } from '../actors/raft/config.js';
+import { ColdEntry } from '../actors/raft/log.js';
 import type { RaftMessage } from '../actors/raft/messages.js';
-import { MemoryDisk, MemoryStorage } from '../actors/raft/storage.js';
+import { MemoryDisk, MemoryStorage, hydrateAppend, hydrateEntries } from '../actors/raft/storage.js';
 import type { LogEntry, NodeId, Snapshot, SnapshotMeta, Term } from '../actors/raft/types.js';
 import type { Rng } from '../runtime/env.js';
 import { seededRng } from '../runtime/rng.js';
@@ -216,6 +217,7 @@ export class Simulation {
       maxInflightAppends: r.maxInflightAppends,
       snapshotChunkChars: r.snapshotChunkChars,
       snapshotThresholdEntries: r.snapshotEvery,
+      ...(r.keepAppliedEntries === undefined ? {} : { keepAppliedEntries: r.keepAppliedEntries }),
       ...raftUnsafe(schedule),
     });
     this.cut = new Int32Array(this.n * this.n);
@@ -580,9 +582,18 @@ export class Simulation {
           if (!this.write(node, e)) return;
           break;
         }
-        case 'send':
-          this.send(node.index, Number(e.to.slice(1)), e.msg);
+        case 'send': {
+          // Entries the core keeps cold (applied, on disk: log.ts) are read back for a follower that far behind.
+          let msg: RaftMessage;
+          try {
+            msg = hydrateAppend(e.msg, node.storage!);
+          } catch (err) {
+            this.coreError(node, err);
+            return;
+          }
+          this.send(node.index, Number(e.to.slice(1)), msg);
           break;
+        }
         case 'apply':
           if (!this.apply(node, e.entries)) return;
           break;
@@ -602,7 +613,7 @@ export class Simulation {
           if (e.role === 'leader') {
             this.elections++;
             const st = node.core!.status();
-            this.emit({ type: 'role', time: this.now, node: node.index, inc: node.inc, term: e.term, role: e.role, leader: e.leader, log: node.core!.entries(), snapshotIndex: st.snapshotIndex });
+            this.emit({ type: 'role', time: this.now, node: node.index, inc: node.inc, term: e.term, role: e.role, leader: e.leader, log: this.logOf(node), snapshotIndex: st.snapshotIndex });
           } else {
             this.emit({ type: 'role', time: this.now, node: node.index, inc: node.inc, term: e.term, role: e.role, leader: e.leader });
           }
@@ -893,6 +904,25 @@ export class Simulation {
 
   // ---- samples ----
 
+  /** Entries read back for the checkers in place of cold ones (log.ts), each once per run. */
+  private readonly thawed = new WeakMap<LogEntry, LogEntry>();
+
+  /** A node's log as the checkers see it: every entry with its data, cold ones read back from its disk. */
+  private logOf(node: SimNode): LogEntry[] {
+    const entries = node.core!.entries();
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (!(e instanceof ColdEntry)) continue;
+      let stored = this.thawed.get(e);
+      if (stored === undefined) {
+        stored = hydrateEntries([e], node.storage!)[0]!;
+        this.thawed.set(e, stored);
+      }
+      entries[i] = stored;
+    }
+    return entries;
+  }
+
   private views(): NodeView[] {
     return this.nodes.map((node): NodeView => {
       const core = node.core;
@@ -912,7 +942,7 @@ export class Simulation {
         applied: s.applied,
         snapshotIndex: s.snapshotIndex,
         snapshotTerm: s.snapshotTerm,
-        log: core.entries(),
+        log: this.logOf(node),
       };
     });
   }

@@ -71,6 +71,8 @@ export interface RaftProfile {
   readonly snapshotChunkChars: number;
   readonly maxEntriesPerAppend: number;
   readonly maxInflightAppends: number;
+  /** keepAppliedEntries (applied entries kept with their data; older ones are read back from disk to send). Default 16. */
+  readonly keepAppliedEntries?: number;
 }
 
 export interface ClientProfile {
@@ -356,6 +358,8 @@ function generateKvSchedule(seedInput: string | number, unsafe?: UnsafeProfile):
     snapshotChunkChars: pick(rng, [16, 64, 512]),
     maxEntriesPerAppend: pick(rng, [1, 4, 16, 64]),
     maxInflightAppends: pick(rng, [1, 4, 16]),
+    // A stream of its own, so adding it left every earlier seed's schedule as it was.
+    keepAppliedEntries: pick(seededRng(`keep:${seed}`), [0, 1, 4, 16, 1_000_000]),
   };
   const readPermille = rng.int(100, 600);
   const client: ClientProfile = {
@@ -483,6 +487,7 @@ const baseFields = {
     snapshotChunkChars: Int(1, 1e9),
     maxEntriesPerAppend: Int(1, 1e6),
     maxInflightAppends: Int(1, 1e6),
+    keepAppliedEntries: Type.Optional(Int(0, 1e9)),
   }),
   faults: Type.Array(FaultSchema, { maxItems: 10_000 }),
   unsafe: Type.Optional(

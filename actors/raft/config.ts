@@ -46,6 +46,13 @@ export interface RaftConfigInput {
   readonly snapshotChunkChars?: number;
   /** Emit a takeSnapshot hint once this many entries were applied since the last snapshot; 0 = never. Default 0. */
   readonly snapshotThresholdEntries?: number;
+  /**
+   * Applied command entries whose data the core keeps in memory behind the last applied (and durable)
+   * one. Older ones keep only their term, index and size (ColdEntry, log.ts): their data is on disk, and
+   * the shell reads it back to send them to a follower that far behind. Without this a member holds every
+   * command since its last snapshot. Default 16; 0 keeps none.
+   */
+  readonly keepAppliedEntries?: number;
   /** TEST ONLY: see UnsafeSwitches. */
   readonly unsafe?: UnsafeSwitches;
 }
@@ -62,6 +69,7 @@ export interface RaftConfig {
   readonly maxPendingReads: number;
   readonly snapshotChunkChars: number;
   readonly snapshotThresholdEntries: number;
+  readonly keepAppliedEntries: number;
   readonly unsafe: Required<UnsafeSwitches>;
 }
 
@@ -90,8 +98,9 @@ export function resolveRaftConfig(input: RaftConfigInput = {}): RaftConfigResult
     out[k] = v;
   }
   const threshold = input.snapshotThresholdEntries ?? 0;
-  if (!Number.isInteger(threshold) || threshold < 0) {
-    return { ok: false, field: 'snapshotThresholdEntries', error: `must be a non-negative integer, got ${JSON.stringify(threshold)}` };
+  const keep = input.keepAppliedEntries ?? 16;
+  for (const [field, v] of [['snapshotThresholdEntries', threshold], ['keepAppliedEntries', keep]] as const) {
+    if (!Number.isInteger(v) || v < 0) return { ok: false, field, error: `must be a non-negative integer, got ${JSON.stringify(v)}` };
   }
   // A follower must hear several heartbeats per election timeout, or one slow
   // tick would start an election against a healthy leader.
@@ -114,6 +123,7 @@ export function resolveRaftConfig(input: RaftConfigInput = {}): RaftConfigResult
     maxPendingReads: out.maxPendingReads!,
     snapshotChunkChars: out.snapshotChunkChars!,
     snapshotThresholdEntries: threshold,
+    keepAppliedEntries: keep,
     unsafe: Object.freeze({
       grantVoteWithoutLogCheck: input.unsafe?.grantVoteWithoutLogCheck === true,
       ackBeforePersist: input.unsafe?.ackBeforePersist === true,

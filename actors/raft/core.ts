@@ -36,7 +36,7 @@ import type { Rng } from '../../runtime/index.js';
 import type { RaftConfig } from './config.js';
 import { RaftError } from './errors.js';
 import { entryTexts } from './entry-text.js';
-import { RaftLog } from './log.js';
+import { ColdEntry, RaftLog } from './log.js';
 import type { AppendRequest, RaftMessage, SnapshotChunk } from './messages.js';
 import type { Command, HardState, Index, LogEntry, NodeId, Persisted, Snapshot, SnapshotMeta, Term } from './types.js';
 
@@ -212,6 +212,7 @@ function unreachable(x: never): never {
 
 /** An entry's command size in JSON characters; the text is kept for the storage and the wire (entry-text.ts). */
 function entryChars(e: LogEntry): number {
+  if (e instanceof ColdEntry) return e.chars;
   return e.data === null || e.data === undefined ? 4 : (entryTexts.textOf(e)?.length ?? 4);
 }
 
@@ -389,6 +390,8 @@ export class RaftCore {
       const entries = this.log.slice(this.applied + 1, this.commit);
       this.applied = this.commit;
       effects.push({ type: 'apply', entries });
+      // What is applied and durable goes cold, but for the last keepAppliedEntries (log.ts, ColdEntry).
+      this.log.chill(Math.min(this.applied - this.cfg.keepAppliedEntries, this.persistedIndex), entryChars);
     }
     this.releaseReads();
     const threshold = this.cfg.snapshotThresholdEntries;
@@ -416,6 +419,8 @@ export class RaftCore {
       const from = Math.max(this.dirtyFrom, this.log.firstIndex);
       entries = this.log.slice(from, this.log.lastIndex);
       this.dirtyFrom = null;
+      // Only applied, durable entries go cold: one to write again would be a bug, and its data is gone.
+      if (entries.some((e) => e instanceof ColdEntry)) throw new RaftError('invariant_violated', `persist from ${from} holds a cold entry`);
     }
     // The commit hint rides along with writes that happen anyway; alone it is not worth an fsync.
     const withHardState = termOrVote || (entries.length > 0 && hs.commit !== this.commit);

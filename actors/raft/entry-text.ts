@@ -30,6 +30,16 @@ export class EntryTextCache {
     if (hit !== undefined) return hit;
     const text = JSON.stringify(e.data) as string | undefined;
     if (text === undefined) return undefined;
+    this.add(e, text);
+    return text;
+  }
+
+  /** Record `text` as e's (it must be JSON.stringify(e.data)): an entry read back from storage, whose text is in its row. */
+  remember(e: LogEntry, text: string): void {
+    if (!this.texts.has(e)) this.add(e, text);
+  }
+
+  private add(e: LogEntry, text: string): void {
     this.texts.set(e, text);
     this.chars += text.length;
     // A Map iterates in insertion order: the first key is the oldest.
@@ -38,7 +48,6 @@ export class EntryTextCache {
       this.texts.delete(old);
       this.chars -= t.length;
     }
-    return text;
   }
 
   /** Characters held (for tests). */

@@ -32,6 +32,7 @@ import {
   type TransferFailure,
   RaftCore,
 } from './core.js';
+import { hydrateAppend } from './storage.js';
 import type { Command, Index, LogEntry, NodeId, RaftStorage, Snapshot, Term } from './types.js';
 import { appendEnvelopeJson, decodeEnvelope, decodeRequest, envelope, looksLikeEnvelope } from './wire.js';
 
@@ -506,9 +507,11 @@ export class FsmState {
         return;
       case 'send': {
         this.counters.messagesOut++;
-        const env = envelope(this.id, e.to, e.msg);
+        // Entries the core keeps cold (applied, on disk: log.ts) are read back for a follower that far behind.
+        const msg = hydrateAppend(e.msg, this.storage);
+        const env = envelope(this.id, e.to, msg);
         // New entries go to every follower: their text is made once (entry-text.ts), not once per frame.
-        const json = e.msg.type === 'append' && e.msg.entries.length > 0 ? appendEnvelopeJson(this.id, e.to, e.msg) : undefined;
+        const json = msg.type === 'append' && msg.entries.length > 0 ? appendEnvelopeJson(this.id, e.to, msg) : undefined;
         if (json === undefined) this.ctx.send(this.address(e.to), env);
         else this.ctx.runtime.sendEncoded(this.address(e.to), env, json);
         return;

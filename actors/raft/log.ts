@@ -3,7 +3,22 @@
 // owned by one RaftCore. It does no I/O: durability is the shell's business
 // (the core tells it what to write through `persist` effects).
 import { RaftError } from './errors.js';
-import type { ConfigData, Index, LogEntry, NodeId, SnapshotMeta, Term } from './types.js';
+import type { ConfigData, EntryKind, Index, LogEntry, NodeId, SnapshotMeta, Term } from './types.js';
+
+/**
+ * An applied command entry whose data the core no longer holds (RaftLog.chill): the data is on disk,
+ * and the shell reads it back (storage.ts, hydrateAppend) before it sends the entry. It keeps the size
+ * of its data's JSON, which bounds an append.
+ */
+export class ColdEntry implements LogEntry {
+  readonly data: undefined = undefined;
+  constructor(
+    readonly term: Term,
+    readonly index: Index,
+    readonly kind: EntryKind,
+    readonly chars: number,
+  ) {}
+}
 
 interface ConfigPoint {
   readonly index: Index;
@@ -19,10 +34,13 @@ export class RaftLog {
   private entries: LogEntry[];
   /** Config entries after the snapshot, in index order (a new config takes effect when appended, §4.1). */
   private configs: ConfigPoint[] = [];
+  /** Command entries at or below this are ColdEntry (see chill). */
+  private coldThrough: Index;
 
   constructor(base: { index: Index; term: Term; voters: readonly NodeId[] }, entries: readonly LogEntry[]) {
     this.snapIndex = base.index;
     this.snapTerm = base.term;
+    this.coldThrough = base.index;
     this.baseVoters = [...base.voters];
     this.entries = [];
     let prevTerm = base.term;
@@ -98,9 +116,25 @@ export class RaftLog {
     }
   }
 
+  /**
+   * Keep only the term, index and size of the command entries through `index`, which must be applied and
+   * durable: their data is on disk (ColdEntry). `charsOf` gives an entry's size.
+   */
+  chill(index: Index, charsOf: (e: LogEntry) => number): void {
+    const to = Math.min(index, this.lastIndex);
+    for (let i = Math.max(this.coldThrough, this.snapIndex) + 1; i <= to; i++) {
+      const at = i - this.snapIndex - 1;
+      const e = this.entries[at]!;
+      if (e.kind === 'command') this.entries[at] = new ColdEntry(e.term, e.index, e.kind, charsOf(e));
+    }
+    if (to > this.coldThrough) this.coldThrough = to;
+  }
+
   /** Drop every entry at or after `index` (> snapshotIndex). A dropped config entry's change is undone. */
   truncateFrom(index: Index): void {
     if (index <= this.snapIndex) throw new RaftError('invariant_violated', `truncate at ${index} inside the snapshot`);
+    // Cold entries are applied, hence committed: no leader can ask to replace them.
+    if (index <= this.coldThrough && index <= this.lastIndex) throw new RaftError('invariant_violated', `truncate at ${index}, applied through ${this.coldThrough}`);
     if (index > this.lastIndex) return;
     this.entries.length = index - this.snapIndex - 1;
     while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= index) this.configs.pop();
@@ -122,6 +156,7 @@ export class RaftLog {
   reset(meta: SnapshotMeta): void {
     this.snapIndex = meta.index;
     this.snapTerm = meta.term;
+    this.coldThrough = meta.index;
     this.baseVoters = [...meta.voters];
     this.entries = [];
     this.configs = [];

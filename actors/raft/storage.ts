@@ -14,8 +14,10 @@
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { EntryKind, HardState, LogEntry, NodeId, Persisted, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
+import type { EntryKind, HardState, Index, LogEntry, NodeId, Persisted, RaftStorage, Snapshot, SnapshotMeta, Term } from './types.js';
 import { entryTexts } from './entry-text.js';
+import { ColdEntry } from './log.js';
+import type { RaftMessage } from './messages.js';
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -155,10 +157,11 @@ function checkCompaction(meta: SnapshotMeta, log: LogView): void {
 }
 
 /** Decodes stored rows into entries, checking the log invariants (throws 'corrupt_log'). */
-function decodeLog(rows: readonly { index: number; term: number; kind: string; data: string }[], snap: SnapshotMeta | null): LogEntry[] {
+/** Stored rows as entries: contiguous from just after `after` (the snapshot's point, or none), terms never decreasing. */
+function decodeLog(rows: readonly { index: number; term: number; kind: string; data: string }[], after: { readonly index: Index; readonly term: Term } | null): LogEntry[] {
   const entries: LogEntry[] = [];
-  let expected = (snap?.index ?? 0) + 1;
-  let prevTerm = snap?.term ?? 0;
+  let expected = (after?.index ?? 0) + 1;
+  let prevTerm = after?.term ?? 0;
   for (const r of rows) {
     if (r.index !== expected) {
       throw new RaftStorageError(
@@ -174,11 +177,51 @@ function decodeLog(rows: readonly { index: number; term: number; kind: string; d
     } catch {
       throw new RaftStorageError('corrupt_log', `entry ${r.index}: data is not JSON`);
     }
-    entries.push({ index: r.index, term: r.term, kind: r.kind as EntryKind, data });
+    const e: LogEntry = { index: r.index, term: r.term, kind: r.kind as EntryKind, data };
+    // The row holds the entry's text: sending it (an append to a follower) need not serialise it again.
+    if (data !== null) entryTexts.remember(e, r.data);
+    entries.push(e);
     expected++;
     prevTerm = r.term;
   }
   return entries;
+}
+
+/** decodeLog over lo..hi, which must all be there. */
+function decodeRange(rows: readonly LogRow[], lo: Index, hi: Index): LogEntry[] {
+  if (rows.length !== hi - lo + 1) throw new RaftStorageError('corrupt_log', `entries ${lo}..${hi}: ${rows.length} stored`);
+  return decodeLog(rows, { index: lo - 1, term: 0 });
+}
+
+/**
+ * `entries` with each ColdEntry (log.ts: an applied entry whose data the core dropped) replaced by the stored
+ * entry, whose index and term must match; the same array when there is none.
+ */
+export function hydrateEntries(entries: readonly LogEntry[], storage: Pick<RaftStorage, 'entries'>): readonly LogEntry[] {
+  let first = -1;
+  let last = -1;
+  for (let i = 0; i < entries.length; i++) {
+    if (entries[i] instanceof ColdEntry) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  }
+  if (first < 0) return entries;
+  const lo = entries[first]!.index;
+  const stored = storage.entries(lo, entries[last]!.index);
+  return entries.map((e) => {
+    if (!(e instanceof ColdEntry)) return e;
+    const s = stored[e.index - lo]!;
+    if (s.term !== e.term || s.kind !== e.kind) throw new RaftStorageError('corrupt_log', `entry ${e.index}: stored ${s.term}/${s.kind}, the log has ${e.term}/${e.kind}`);
+    return s;
+  });
+}
+
+/** An append whose cold entries are read back from storage, ready to send (other messages as they are). */
+export function hydrateAppend(msg: RaftMessage, storage: Pick<RaftStorage, 'entries'>): RaftMessage {
+  if (msg.type !== 'append') return msg;
+  const entries = hydrateEntries(msg.entries, storage);
+  return entries === msg.entries ? msg : { ...msg, entries };
 }
 
 function decodeVoters(text: string): NodeId[] {
@@ -248,6 +291,7 @@ export class SqliteStorage implements RaftStorage {
   private readonly selLog: Database.Statement<[], LogRow>;
   private readonly selLastIndex: Database.Statement<[], { index: number }>;
   private readonly selTermAt: Database.Statement<[number], { term: number }>;
+  private readonly selRange: Database.Statement<[number, number], LogRow>;
   private readonly insEntry: Database.Statement<[number, number, string, string]>;
   private readonly delFrom: Database.Statement<[number]>;
   private readonly delThrough: Database.Statement<[number]>;
@@ -295,6 +339,7 @@ export class SqliteStorage implements RaftStorage {
     this.selLog = this.db.prepare('SELECT idx AS "index", term, kind, data FROM log ORDER BY idx');
     this.selLastIndex = this.db.prepare('SELECT idx AS "index" FROM log ORDER BY idx DESC LIMIT 1');
     this.selTermAt = this.db.prepare('SELECT term FROM log WHERE idx = ?');
+    this.selRange = this.db.prepare('SELECT idx AS "index", term, kind, data FROM log WHERE idx BETWEEN ? AND ? ORDER BY idx');
     this.insEntry = this.db.prepare('INSERT INTO log (idx, term, kind, data) VALUES (?, ?, ?, ?)');
     this.delFrom = this.db.prepare('DELETE FROM log WHERE idx >= ?');
     this.delThrough = this.db.prepare('DELETE FROM log WHERE idx <= ?');
@@ -344,6 +389,11 @@ export class SqliteStorage implements RaftStorage {
   load(): Persisted {
     this.ensureOpen();
     return this.loadTx();
+  }
+
+  entries(lo: Index, hi: Index): LogEntry[] {
+    this.ensureOpen();
+    return decodeRange(hi < lo ? [] : this.selRange.all(lo, hi), lo, hi);
   }
 
   append(entries: readonly LogEntry[], hardState?: HardState): void {
@@ -500,6 +550,13 @@ export class MemoryStorage implements RaftStorage {
 
   constructor(disk: MemoryDisk = new MemoryDisk()) {
     this.disk = disk;
+  }
+
+  entries(lo: Index, hi: Index): LogEntry[] {
+    this.ensureOpen();
+    const d = this.disk;
+    const base = d.entries[0]?.index ?? 0;
+    return decodeRange(lo < base ? [] : d.entries.slice(lo - base, hi - base + 1), lo, hi);
   }
 
   load(): Persisted {

@@ -75,6 +75,11 @@ export interface RaftStorage {
    */
   append(entries: readonly LogEntry[], hardState?: HardState): void;
   setHardState(hardState: HardState): void;
+  /**
+   * The stored entries lo..hi inclusive (all of them, or a RaftStorageError): what a ColdEntry stands for,
+   * read back to be sent (storage.ts, hydrateAppend).
+   */
+  entries(lo: Index, hi: Index): LogEntry[];
   /** Store a snapshot and drop the entries it covers (log compaction). */
   saveSnapshot(snapshot: Snapshot): void;
   /**

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type UnsafeSwitches, raftConfig, resolveRaftConfig } from '../../actors/raft/config.js';
 import { type RaftEffect, RaftCore } from '../../actors/raft/core.js';
 import { RaftError } from '../../actors/raft/errors.js';
+import { ColdEntry } from '../../actors/raft/log.js';
 import type { RaftMessage } from '../../actors/raft/messages.js';
 import type { HardState, LogEntry, Term } from '../../actors/raft/types.js';
 import { seededRng } from '../../runtime/index.js';
@@ -225,6 +226,47 @@ describe('pre-vote and check-quorum', () => {
 });
 
 describe('log replication', () => {
+  it('keeps the data of only the last keepAppliedEntries applied commands; older ones are cold, and a follower far behind gets them from storage', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3'], { config: { keepAppliedEntries: 4 } });
+    h.elect('n1').run(1);
+    h.isolate('n3');
+    for (let i = 0; i < 12; i++) h.propose('n1', { n: i, pad: 'x'.repeat(i) });
+    h.run(3);
+    const applied = h.status('n1').applied;
+    expect(applied).toBe(13); // the leader's noop, then the 12 commands
+    const raw = h.core('n1').entries();
+    const cold = raw.filter((e) => e instanceof ColdEntry) as ColdEntry[];
+    // Commands through applied − 4 are cold (the noop never is), each with its data's JSON size.
+    expect(cold.map((e) => e.index)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    for (const e of cold) expect(e.chars).toBe(JSON.stringify({ n: e.index - 2, pad: 'x'.repeat(e.index - 2) }).length);
+    expect(raw.filter((e) => !(e instanceof ColdEntry) && e.kind === 'command').map((e) => e.index)).toEqual([10, 11, 12, 13]);
+    // n3 catches up: what it is sent carries the data, read back from n1's storage.
+    const sentBefore = h.sent.length;
+    h.heal().run(5);
+    const appends = h.sent.slice(sentBefore).filter((m) => m.to === 'n3' && m.msg.type === 'append');
+    const carried = appends.flatMap((m) => (m.msg.type === 'append' ? m.msg.entries : []));
+    expect(carried.some((e) => e instanceof ColdEntry)).toBe(false);
+    expect(carried.map((e) => e.index)).toEqual(expect.arrayContaining([2, 9, 13]));
+    expect(h.appliedCommands('n3')).toEqual(Array.from({ length: 12 }, (_, i) => ({ n: i, pad: 'x'.repeat(i) })));
+    expect(h.logOf('n3')).toEqual(h.logOf('n1'));
+  });
+
+  it('an entry goes cold only once it is durable too, whatever was applied (keepAppliedEntries 0)', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3'], { config: { keepAppliedEntries: 0 } });
+    h.elect('n1').run(1);
+    h.node('n1').holdPersistAcks = true;
+    h.propose('n1', 'a', 'b');
+    h.run(1); // the followers' acknowledgements commit and apply it on n1 before n1 hears its own write is durable
+    expect(h.status('n1').applied).toBe(3);
+    expect(h.core('n1').entries().filter((e) => e instanceof ColdEntry)).toEqual([]);
+    h.node('n1').holdPersistAcks = false;
+    h.ackPersist('n1');
+    h.propose('n1', 'c');
+    h.run(1);
+    expect(h.core('n1').entries().filter((e) => e.kind === 'command' && !(e instanceof ColdEntry))).toEqual([]);
+    expect(h.appliedCommands('n1')).toEqual(['a', 'b', 'c']);
+  });
+
   it('group commit: a batch of proposals is ONE persist on the leader and ONE append per follower', () => {
     const h = make().addNodes(['n1', 'n2', 'n3']);
     h.elect('n1').run(1);

@@ -25,6 +25,7 @@ import type { RaftMessage } from '../../actors/raft/messages.js';
 import type { Command, Index, LogEntry, NodeId, Snapshot, Term } from '../../actors/raft/types.js';
 import { type Rng, seededRng } from '../../runtime/index.js';
 import { MemoryStorage } from './memory-storage.js';
+import { hydrateAppend, hydrateEntries } from '../../actors/raft/storage.js';
 
 export const nid = (s: string): NodeId => s as NodeId;
 
@@ -199,7 +200,8 @@ export class Cluster {
           node.sm = this.restoreSm(e.snapshot);
           break;
         case 'send': {
-          const m: InFlight = { from: node.id, to: e.to, msg: e.msg };
+          // As a shell does: what the core keeps cold is read back from storage (storage.ts).
+          const m: InFlight = { from: node.id, to: e.to, msg: hydrateAppend(e.msg, node.storage) };
           this.queue.push(m);
           this.sent.push(m);
           break;
@@ -418,8 +420,9 @@ export class Cluster {
   }
 
   /** The node's whole log as (index, term, kind, data), snapshot excluded. */
+  /** The log after the snapshot, entries the core keeps cold (log.ts) read back from the node's storage. */
   logOf(id: string): LogEntry[] {
-    return this.core(id).entries();
+    return [...hydrateEntries(this.core(id).entries(), this.node(id).storage)];
   }
 
   /** Terms of the log after the snapshot, for compact assertions. */

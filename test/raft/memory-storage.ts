@@ -5,7 +5,7 @@ import type { HardState, LogEntry, Persisted, RaftStorage, Snapshot } from '../.
 export class MemoryStorage implements RaftStorage {
   private hardState: HardState = { term: 0, vote: null, commit: 0 };
   private snapshot: Snapshot | null = null;
-  private entries: LogEntry[] = [];
+  private log: LogEntry[] = [];
   /** Number of write calls, to check group commit. */
   writes = 0;
 
@@ -13,18 +13,24 @@ export class MemoryStorage implements RaftStorage {
     return this.snapshot?.meta.index ?? 0;
   }
 
+  entries(lo: number, hi: number): LogEntry[] {
+    const out = this.log.slice(lo - this.base - 1, hi - this.base);
+    if (lo <= this.base || out.length !== hi - lo + 1) throw new Error(`entries ${lo}..${hi}: stored ${this.base + 1}..${this.base + this.log.length}`);
+    return out;
+  }
+
   load(): Persisted {
-    return { hardState: this.hardState, snapshot: this.snapshot, entries: [...this.entries] };
+    return { hardState: this.hardState, snapshot: this.snapshot, entries: [...this.log] };
   }
 
   append(entries: readonly LogEntry[], hardState?: HardState): void {
     this.writes++;
     if (entries.length > 0) {
       const first = entries[0]!.index;
-      const last = this.base + this.entries.length;
+      const last = this.base + this.log.length;
       if (first <= this.base || first > last + 1) throw new Error(`append at ${first}: stored ${this.base + 1}..${last}`);
-      this.entries.length = first - this.base - 1;
-      this.entries.push(...entries);
+      this.log.length = first - this.base - 1;
+      this.log.push(...entries);
     }
     if (hardState !== undefined) this.hardState = hardState;
   }
@@ -37,14 +43,14 @@ export class MemoryStorage implements RaftStorage {
   saveSnapshot(snapshot: Snapshot): void {
     this.writes++;
     const drop = snapshot.meta.index - this.base;
-    this.entries = drop >= this.entries.length ? [] : this.entries.slice(drop);
+    this.log = drop >= this.log.length ? [] : this.log.slice(drop);
     this.snapshot = snapshot;
   }
 
   installSnapshot(snapshot: Snapshot): void {
     this.writes++;
     this.snapshot = snapshot;
-    this.entries = [];
+    this.log = [];
   }
 
   close(): void {}

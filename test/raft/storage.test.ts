@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryDisk, MemoryStorage, RaftStorageError, SqliteStorage, openStorage, type RaftStorageErrorCode } from '../../actors/raft/storage.js';
+import { entryTexts } from '../../actors/raft/entry-text.js';
+import { ColdEntry } from '../../actors/raft/log.js';
+import type { RaftMessage } from '../../actors/raft/messages.js';
+import { MemoryDisk, MemoryStorage, RaftStorageError, SqliteStorage, hydrateAppend, openStorage, type RaftStorageErrorCode } from '../../actors/raft/storage.js';
 import type { HardState, LogEntry, NodeId, RaftStorage, Snapshot } from '../../actors/raft/types.js';
 
 const n = (id: string): NodeId => id as NodeId;
@@ -120,6 +123,39 @@ describe.each(implementations)('$name conforms to RaftStorage', ({ place: makePl
     s.append(batch);
     s.append([entry(4, 2, 'a string'), entry(5, 2, 42)]);
     expect(s.load().entries).toEqual([...batch, entry(4, 2, 'a string'), entry(5, 2, 42)]);
+  });
+
+  it('reads back a range of entries, with the stored text remembered for sending; a range not all stored is an error', () => {
+    const s = open();
+    s.append([entry(1, 1, { a: 1 }), entry(2, 1, 'two'), { index: 3, term: 2, kind: 'noop', data: null }, entry(4, 2, [4])]);
+    expect(s.entries(2, 4)).toEqual([entry(2, 1, 'two'), { index: 3, term: 2, kind: 'noop', data: null }, entry(4, 2, [4])]);
+    expect(s.entries(3, 2)).toEqual([]);
+    const [one] = s.entries(1, 1);
+    expect(entryTexts.textOf(one!)).toBe('{"a":1}');
+    for (const [lo, hi] of [
+      [0, 1],
+      [3, 5],
+      [5, 5],
+    ] as const)
+      expectCode(() => s.entries(lo, hi), 'corrupt_log');
+    s.saveSnapshot({ meta: { index: 2, term: 1, voters: ['n1'] as NodeId[] }, data: '{}' });
+    expectCode(() => s.entries(2, 3), 'corrupt_log');
+    expect(s.entries(3, 4).map((e) => e.index)).toEqual([3, 4]);
+  });
+
+  it('hydrateAppend puts the stored entries in place of cold ones (index and term checked) and leaves other messages alone', () => {
+    const s = open();
+    s.append([entry(1, 1, 'a'), entry(2, 1, 'b'), entry(3, 1, 'c')]);
+    const hot = entry(3, 1, 'c');
+    const msg: RaftMessage = { type: 'append', term: 1, prevIndex: 0, prevTerm: 0, entries: [new ColdEntry(1, 1, 'command', 3), new ColdEntry(1, 2, 'command', 3), hot], commit: 3 };
+    const out = hydrateAppend(msg, s);
+    expect(out).toEqual({ ...msg, entries: [entry(1, 1, 'a'), entry(2, 1, 'b'), hot] });
+    expect(out.type === 'append' && out.entries[2]).toBe(hot);
+    const plain: RaftMessage = { ...msg, entries: [hot] };
+    expect(hydrateAppend(plain, s)).toBe(plain);
+    const vote: RaftMessage = { type: 'appendResp', term: 1, success: true, match: 3 };
+    expect(hydrateAppend(vote, s)).toBe(vote);
+    expectCode(() => hydrateAppend({ ...msg, entries: [new ColdEntry(7, 1, 'command', 3)] }, s), 'corrupt_log');
   });
 
   it('stores copies: changing what was appended or loaded does not change what is stored', () => {
