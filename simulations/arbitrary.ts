@@ -6,7 +6,7 @@
 // shrunk too (shrinkSchedule).
 import fc from 'fast-check';
 import { type RunResult, runSchedule } from './cluster.js';
-import { type Fault, REGISTRY_LIMITS, type RegistryProfile, SCHEDULE_LIMITS, type Schedule, type Target, type UnsafeProfile, type WorkloadName, workloadOf } from './schedule.js';
+import { type Fault, KEEP_APPLIED_CHOICES, REGISTRY_LIMITS, type RegistryProfile, SCHEDULE_LIMITS, type Schedule, type Target, type UnsafeProfile, type WorkloadName, workloadOf } from './schedule.js';
 
 const L = SCHEDULE_LIMITS;
 const int = ([min, max]: readonly [number, number]): fc.Arbitrary<number> => fc.integer({ min, max });
@@ -95,7 +95,7 @@ export function scheduleArb(opts: ScheduleArbOptions = {}): fc.Arbitrary<Schedul
     snapshotChunkChars: int(registry ? R.snapshotChunkChars : L.snapshotChunkChars),
     maxEntriesPerAppend: int(registry ? R.maxEntriesPerAppend : L.maxEntriesPerAppend),
     maxInflightAppends: int(L.maxInflightAppends),
-    keepAppliedEntries: fc.constantFrom(0, 1, 4, 16, 1_000_000),
+    keepAppliedEntries: fc.constantFrom(...KEEP_APPLIED_CHOICES),
   });
   const rest = {
     net: fc.record({

@@ -75,6 +75,9 @@ export interface RaftProfile {
   readonly keepAppliedEntries?: number;
 }
 
+/** keepAppliedEntries a schedule runs with: none kept, a few, the default, and all (never cold). */
+export const KEEP_APPLIED_CHOICES = [0, 1, 4, 16, 1_000_000] as const;
+
 export interface ClientProfile {
   readonly clients: number;
   readonly keys: number;
@@ -359,7 +362,7 @@ function generateKvSchedule(seedInput: string | number, unsafe?: UnsafeProfile):
     maxEntriesPerAppend: pick(rng, [1, 4, 16, 64]),
     maxInflightAppends: pick(rng, [1, 4, 16]),
     // A stream of its own, so adding it left every earlier seed's schedule as it was.
-    keepAppliedEntries: pick(seededRng(`keep:${seed}`), [0, 1, 4, 16, 1_000_000]),
+    keepAppliedEntries: pick(seededRng(`keep:${seed}`), KEEP_APPLIED_CHOICES),
   };
   const readPermille = rng.int(100, 600);
   const client: ClientProfile = {

@@ -156,8 +156,10 @@ function checkCompaction(meta: SnapshotMeta, log: LogView): void {
   }
 }
 
-/** Decodes stored rows into entries, checking the log invariants (throws 'corrupt_log'). */
-/** Stored rows as entries: contiguous from just after `after` (the snapshot's point, or none), terms never decreasing. */
+/**
+ * Decodes stored rows into entries, checking the log invariants (throws 'corrupt_log'): contiguous from just
+ * after `after` (the snapshot's point, or none), terms never decreasing.
+ */
 function decodeLog(rows: readonly { index: number; term: number; kind: string; data: string }[], after: { readonly index: Index; readonly term: Term } | null): LogEntry[] {
   const entries: LogEntry[] = [];
   let expected = (after?.index ?? 0) + 1;
