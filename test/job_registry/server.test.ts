@@ -2,7 +2,10 @@
 // the in-memory network), on each node a raft_fsm over MemoryStorage (its disk
 // survives a crash) and a job_registry sharing its RegistryHandle. Time moves
 // only through the harness.
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { RegistryHandle } from '../../actors/job_registry/handle.js';
 import {
   type BatchReply,
@@ -42,8 +45,14 @@ class RegistryCluster {
   constructor(
     seed: string,
     private readonly registryArgs: { retentionMs?: number; pruneEveryMs?: number; pruneBatch?: number; eventsPage?: number } = {},
+    /** Keep each member's tables in a file in this directory (store.ts) instead of memory. */
+    private readonly tablesDir: string | null = null,
   ) {
     this.c = new Cluster(seed);
+  }
+
+  private handle(name: string): RegistryHandle {
+    return new RegistryHandle(this.tablesDir === null ? {} : { store: { file: join(this.tablesDir, `${name}-registry.db`) } });
   }
 
   async start(): Promise<void> {
@@ -57,8 +66,9 @@ class RegistryCluster {
   }
 
   async startMember(name: string): Promise<void> {
-    const m: Member = this.members.get(name) ?? { name, disk: new MemoryDisk(), handle: new RegistryHandle() };
-    m.handle = new RegistryHandle();
+    const m: Member = this.members.get(name) ?? { name, disk: new MemoryDisk(), handle: this.handle(name) };
+    // After a crash the old handle is dropped, not closed, as a dead process's would be.
+    m.handle = this.handle(name);
     this.members.set(name, m);
     const rt = this.rt(name);
     const fsm = await this.c.settled(
@@ -151,8 +161,8 @@ afterEach(() => {
   cluster = null;
 });
 
-async function started(seed: string, args = {}): Promise<{ rc: RegistryCluster; leader: string; followers: string[] }> {
-  const rc = new RegistryCluster(seed, args);
+async function started(seed: string, args = {}, tablesDir: string | null = null): Promise<{ rc: RegistryCluster; leader: string; followers: string[] }> {
+  const rc = new RegistryCluster(seed, args, tablesDir);
   cluster = rc;
   await rc.start();
   const leader = await rc.leader();
@@ -267,8 +277,15 @@ describe('job_registry: proposing through any node', () => {
 });
 
 describe('job_registry: failures', () => {
-  it('acknowledged submits survive the leader crashing; proposals in the election are refused or in doubt, and a retry with the same id is safe', async () => {
-    const { rc, leader, followers } = await started('crash');
+  it.each([
+    { where: 'in memory', files: false },
+    { where: 'in files, rebuilt over the crashed member\'s file', files: true },
+  ])('acknowledged submits survive the leader crashing; proposals in the election are refused or in doubt, and a retry with the same id is safe (tables $where)', async ({ files }) => {
+    const dir = files ? mkdtempSync(join(tmpdir(), 'dq-registry-server-')) : null;
+    onTestFinished(() => {
+      if (dir !== null) rmSync(dir, { recursive: true, force: true });
+    });
+    const { rc, leader, followers } = await started('crash', {}, dir);
     const acked: string[] = [];
     for (let i = 0; i < 5; i++) {
       const r = okResult(await rc.submit(followers[0]!, { id: `before-${i}`, type: 't', priority: 1 }));
