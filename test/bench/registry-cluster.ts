@@ -221,6 +221,6 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
 // Run alone: `node --import tsx test/bench/registry-cluster.ts [jobs] [jobsPerBatch] [inflight]`.
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const [jobs, per, inflight] = process.argv.slice(2).map(Number);
-  console.log(JSON.stringify(await runClusterBench({ jobs: jobs || 25_000, jobsPerBatch: per || 250, inflightBatches: inflight || 4 })));
+  console.log(JSON.stringify(await runClusterBench({ jobs: jobs || 25_000, jobsPerBatch: per || 250, inflightBatches: inflight || 8 })));
   process.exit(0);
 }
