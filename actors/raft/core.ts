@@ -213,7 +213,7 @@ function unreachable(x: never): never {
 /** An entry's command size in JSON characters; the text is kept for the storage and the wire (entry-text.ts). */
 function entryChars(e: LogEntry): number {
   if (e instanceof ColdEntry) return e.chars;
-  return e.data === null || e.data === undefined ? 4 : (entryTexts.textOf(e)?.length ?? 4);
+  return e.data === null || e.data === undefined ? 4 : (entryTexts.lengthOf(e) ?? 4);
 }
 
 const sameVoters = (a: readonly NodeId[], b: readonly NodeId[]): boolean =>

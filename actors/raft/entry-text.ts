@@ -17,6 +17,11 @@ export const ENTRY_TEXT_CACHE_CHARS = 4 * 1024 * 1024;
 /** A bounded memo of JSON.stringify(entry.data), keyed by the entry object (entries are immutable). */
 export class EntryTextCache {
   private readonly texts = new Map<LogEntry, string>();
+  /**
+   * The length of every text made, for as long as its entry lives: an entry's size is asked for again when
+   * the core lets it go cold (log.ts), usually after its text has left the bounded cache.
+   */
+  private readonly lengths = new WeakMap<LogEntry, number>();
   private chars = 0;
 
   constructor(private readonly maxChars: number = ENTRY_TEXT_CACHE_CHARS) {}
@@ -34,6 +39,11 @@ export class EntryTextCache {
     return text;
   }
 
+  /** textOf(e)'s length, without making the text again when it was made once already. */
+  lengthOf(e: LogEntry): number | undefined {
+    return this.lengths.get(e) ?? this.textOf(e)?.length;
+  }
+
   /** Record `text` as e's (it must be JSON.stringify(e.data)): an entry read back from storage, whose text is in its row. */
   remember(e: LogEntry, text: string): void {
     if (!this.texts.has(e)) this.add(e, text);
@@ -41,6 +51,7 @@ export class EntryTextCache {
 
   private add(e: LogEntry, text: string): void {
     this.texts.set(e, text);
+    this.lengths.set(e, text.length);
     this.chars += text.length;
     // A Map iterates in insertion order: the first key is the oldest.
     for (const [old, t] of this.texts) {

@@ -37,6 +37,21 @@ describe('EntryTextCache', () => {
     expect(cache.size).toBeLessThanOrEqual(100);
   });
 
+  it('knows the length of a text it dropped without making it again; remember() takes a text read from storage', () => {
+    const cache = new EntryTextCache(100);
+    let reads = 0;
+    const data = { pad: 'y'.repeat(60) };
+    const first = entry(1, { toJSON: () => (reads++, data) });
+    expect(cache.lengthOf(first)).toBe(JSON.stringify(data).length);
+    for (let i = 2; i < 6; i++) cache.textOf(entry(i, { pad: 'z'.repeat(60), i })); // pushes `first` out
+    expect(cache.lengthOf(first)).toBe(JSON.stringify(data).length);
+    expect(reads).toBe(1);
+    const stored = entry(9, { from: 'storage' });
+    cache.remember(stored, '{"from":"storage"}');
+    expect(cache.textOf(stored)).toBe('{"from":"storage"}');
+    expect(cache.lengthOf(entry(10, undefined))).toBeUndefined();
+  });
+
   it('has no text for data JSON cannot carry, and caches nothing for it', () => {
     const cache = new EntryTextCache();
     expect(cache.textOf(entry(1, undefined))).toBeUndefined();
