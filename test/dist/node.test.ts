@@ -829,6 +829,35 @@ describe('frames and flow control', () => {
     );
   });
 
+  it('any message, its text cut into any pieces and mixed with plain sends, small frames or big, arrives as JSON.parse of it, in order', async () => {
+    const message = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.string({ unit: 'binary', minLength: 0, maxLength: 40 }).map((s) => s.repeat(600)));
+    const item = fc.record({ value: message, cuts: fc.array(fc.nat(), { maxLength: 6 }), plain: fc.boolean() });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(item, { minLength: 1, maxLength: 12 }), async (items) => {
+        const c = await pair(`pieces-${run++}`);
+        const inbox = c.collector('n2', { register: 'inbox' });
+        const to = { name: 'inbox', node: 'n2@h2:4000' };
+        const expected: unknown[] = [];
+        for (const { value, cuts, plain } of items) {
+          const text = JSON.stringify(value);
+          expected.push(JSON.parse(text));
+          if (plain) {
+            c.rt('n1').send(to, value);
+            continue;
+          }
+          const at = [...new Set(cuts.map((n) => n % (text.length + 1)))].sort((x, y) => x - y);
+          const pieces = [0, ...at].map((from, i, all) => text.slice(from, all[i + 1] ?? text.length));
+          c.rt('n1').sendEncoded(to, value, pieces);
+        }
+        await c.tick(20);
+        expect(inbox.received).toEqual(expected);
+        expect(c.events.filter((e) => e.event.type === 'nodedown')).toEqual([]);
+      }),
+      { numRuns: 40, seed: 2323 },
+    );
+  });
+
   it('trySend reports backpressure above softBufferedBytes, whenWritable resolves when the link drains, nodedown for an unconnected node', async () => {
     const c = await pair('backpressure', { softBufferedBytes: 1_000, hardBufferedBytes: 1_000_000 });
     const sink = c.collector('n2');
