@@ -16,7 +16,7 @@
 // page cache (`cacheMiB`) and the OS's, which the kernel can reclaim, hold it,
 // not the process's own memory, which otherwise grows by every job kept until
 // retention. A snapshot is SQLite's own page image of it either way.
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { EventKind, EventsPage, Job, JobEvent, JobHead, JobId, JobStatus, ListFilter, ListPage } from './types.js';
 import { isTerminal } from './types.js';
@@ -655,6 +655,8 @@ export class RegistryStore {
   private readonly writeBehindJobs: number;
   /** The scratch file the database lives in, or null for memory (see the header). */
   private readonly file: string | null;
+  /** The file's inode while this store has it: close() removes the path only if it is still this file. */
+  private fileId: number | null = null;
   private readonly cacheKiB: number;
 
   constructor(opts: RegistryStoreOptions = {}) {
@@ -665,6 +667,7 @@ export class RegistryStore {
     if (this.file !== null) removeDbFile(this.file); // a previous run's tables: rebuilt from the log instead
     this.db = this.open(this.file ?? ':memory:');
     this.db.exec(SCHEMA);
+    if (this.file !== null) this.fileId = statSync(this.file).ino;
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.prepare();
   }
@@ -1272,7 +1275,10 @@ export class RegistryStore {
     }
     this.db.close();
     // The open handle follows its file across the rename.
-    if (staged !== null) renameSync(staged, this.file!);
+    if (staged !== null) {
+      renameSync(staged, this.file!);
+      this.fileId = statSync(this.file!).ino;
+    }
     this.db = next;
     this.prepare();
     this.forget();
@@ -1288,10 +1294,15 @@ export class RegistryStore {
     }
   }
 
-  /** Close the database; a file-backed store removes its file (derived state, rebuilt on the next start). */
+  /**
+   * Close the database; a file-backed store removes its file (derived state, rebuilt on the next start),
+   * unless another store has started afresh at that path since (a machine closed late must not take a
+   * newer machine's file away).
+   */
   close(): void {
     if (this.db.open) this.db.close();
-    if (this.file !== null) removeDbFile(this.file);
+    if (this.file !== null && this.fileId !== null && statSync(this.file, { throwIfNoEntry: false })?.ino === this.fileId) removeDbFile(this.file);
+    this.fileId = null;
   }
 }
 

@@ -108,6 +108,19 @@ describe('a store in a file', () => {
     expect(existsSync(file)).toBe(false);
   });
 
+  it('a store closed after another started afresh at its path leaves the newer one its file', () => {
+    const file = join(dir, 'late.db');
+    const old = new RegistryStore({ file, writeBehindJobs: 0 });
+    const next = new RegistryStore({ file, writeBehindJobs: 0 });
+    open.push(next);
+    next.transaction(() => next.insert(job('newer'), '{"n":"newer"}'));
+    old.close();
+    expect(existsSync(file)).toBe(true);
+    const peek = new Database(file, { readonly: true });
+    expect(peek.prepare('SELECT id FROM jobs').all()).toEqual([{ id: 'newer' }]);
+    peek.close();
+  });
+
   it('restores an image into its file, and a refused image leaves it as it was, with nothing staged left behind', () => {
     const mem = store();
     mem.transaction(() => mem.insert(job('from-image'), '{"n":"from-image"}'));
