@@ -16,7 +16,7 @@ import { type ProposeResult, type RaftEffect, type RaftInput, type ReadResult, t
 import { type RaftConfig, type UnsafeSwitches, raftConfig } from '../actors/raft/config.js';
 import { ColdEntry } from '../actors/raft/log.js';
 import type { RaftMessage } from '../actors/raft/messages.js';
-import { MemoryDisk, MemoryStorage, hydrateAppend, hydrateEntries } from '../actors/raft/storage.js';
+import { MemoryDisk, MemoryStorage, type StoredEntry, hydrateEntries } from '../actors/raft/storage.js';
 import type { LogEntry, NodeId, Snapshot, SnapshotMeta, Term } from '../actors/raft/types.js';
 import type { Rng } from '../runtime/env.js';
 import { seededRng } from '../runtime/rng.js';
@@ -586,7 +586,7 @@ export class Simulation {
           // Entries the core keeps cold (applied, on disk: log.ts) are read back for a follower that far behind.
           let msg: RaftMessage;
           try {
-            msg = hydrateAppend(e.msg, node.storage!);
+            msg = this.thawAppend(node, e.msg);
           } catch (err) {
             this.coreError(node, err);
             return;
@@ -904,21 +904,36 @@ export class Simulation {
 
   // ---- samples ----
 
-  /** Entries read back for the checkers in place of cold ones (log.ts), each once per run. */
-  private readonly thawed = new WeakMap<LogEntry, LogEntry>();
+  /**
+   * Entries read back in place of cold ones (log.ts), by the disk row they come from: each row is decoded
+   * once per run, however often it is sent or sampled and across its node's restarts (a shell would read
+   * it every time; the checkers sample every node's whole log).
+   */
+  private readonly thawed = new WeakMap<StoredEntry, LogEntry>();
+
+  private thaw(node: SimNode, e: ColdEntry): LogEntry {
+    const rows = node.disk.entries;
+    const row = rows[e.index - (rows[0]?.index ?? 0)];
+    let stored = row === undefined ? undefined : this.thawed.get(row);
+    if (stored === undefined || stored.index !== e.index || stored.term !== e.term) {
+      stored = hydrateEntries([e], node.storage!)[0]!;
+      if (row !== undefined) this.thawed.set(row, stored);
+    }
+    return stored;
+  }
+
+  /** hydrateAppend (storage.ts), from the memo. */
+  private thawAppend(node: SimNode, msg: RaftMessage): RaftMessage {
+    if (msg.type !== 'append' || !msg.entries.some((e) => e instanceof ColdEntry)) return msg;
+    return { ...msg, entries: msg.entries.map((e) => (e instanceof ColdEntry ? this.thaw(node, e) : e)) };
+  }
 
   /** A node's log as the checkers see it: every entry with its data, cold ones read back from its disk. */
   private logOf(node: SimNode): LogEntry[] {
     const entries = node.core!.entries();
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (!(e instanceof ColdEntry)) continue;
-      let stored = this.thawed.get(e);
-      if (stored === undefined) {
-        stored = hydrateEntries([e], node.storage!)[0]!;
-        this.thawed.set(e, stored);
-      }
-      entries[i] = stored;
+      if (e instanceof ColdEntry) entries[i] = this.thaw(node, e);
     }
     return entries;
   }
