@@ -60,7 +60,7 @@ afterEach(() => {
 describe('config', () => {
   it('applies defaults and freezes the result', () => {
     const c = raftConfig();
-    expect(c).toMatchObject({ electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, snapshotThresholdEntries: 0 });
+    expect(c).toMatchObject({ electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, snapshotThresholdEntries: 0, keepAppliedEntries: 16 });
     expect(c.unsafe).toEqual({ grantVoteWithoutLogCheck: false, ackBeforePersist: false });
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -69,6 +69,9 @@ describe('config', () => {
     expect(resolveRaftConfig({ electionTicks: 3, heartbeatTicks: 3 })).toEqual({ ok: false, field: 'electionTicks', error: 'must be greater than heartbeatTicks' });
     expect(resolveRaftConfig({ maxEntriesPerAppend: 0 })).toMatchObject({ ok: false, field: 'maxEntriesPerAppend' });
     expect(resolveRaftConfig({ snapshotThresholdEntries: -1 })).toMatchObject({ ok: false, field: 'snapshotThresholdEntries' });
+    expect(resolveRaftConfig({ keepAppliedEntries: -1 })).toMatchObject({ ok: false, field: 'keepAppliedEntries' });
+    expect(resolveRaftConfig({ keepAppliedEntries: 2.5 })).toMatchObject({ ok: false, field: 'keepAppliedEntries' });
+    expect(resolveRaftConfig({ keepAppliedEntries: 0 })).toMatchObject({ ok: true, config: { keepAppliedEntries: 0 } });
     expect(() => raftConfig({ heartbeatTicks: 1.5 })).toThrow(RaftError);
   });
 });
