@@ -14,10 +14,9 @@
 // (simulations/checkers/) watch the trace and never steer.
 import { type ProposeResult, type RaftEffect, type RaftInput, type ReadResult, type RequestId, RaftCore } from '../actors/raft/core.js';
 import { type RaftConfig, type UnsafeSwitches, raftConfig } from '../actors/raft/config.js';
-import { ColdEntry } from '../actors/raft/log.js';
 import type { RaftMessage } from '../actors/raft/messages.js';
-import { MemoryDisk, MemoryStorage, type StoredEntry, hydrateEntries } from '../actors/raft/storage.js';
-import type { LogEntry, NodeId, Snapshot, SnapshotMeta, Term } from '../actors/raft/types.js';
+import { MemoryDisk, MemoryStorage, type StoredEntry, hydrateAppend, hydrateEntries } from '../actors/raft/storage.js';
+import type { LogEntry, NodeId, RaftStorage, Snapshot, SnapshotMeta, Term } from '../actors/raft/types.js';
 import type { Rng } from '../runtime/env.js';
 import { seededRng } from '../runtime/rng.js';
 import { EventQueue } from './event-queue.js';
@@ -586,7 +585,7 @@ export class Simulation {
           // Entries the core keeps cold (applied, on disk: log.ts) are read back for a follower that far behind.
           let msg: RaftMessage;
           try {
-            msg = this.thawAppend(node, e.msg);
+            msg = hydrateAppend(e.msg, this.reader(node));
           } catch (err) {
             this.coreError(node, err);
             return;
@@ -911,31 +910,30 @@ export class Simulation {
    */
   private readonly thawed = new WeakMap<StoredEntry, LogEntry>();
 
-  private thaw(node: SimNode, e: ColdEntry): LogEntry {
-    const rows = node.disk.entries;
-    const row = rows[e.index - (rows[0]?.index ?? 0)];
-    let stored = row === undefined ? undefined : this.thawed.get(row);
-    if (stored === undefined || stored.index !== e.index || stored.term !== e.term) {
-      stored = hydrateEntries([e], node.storage!)[0]!;
-      if (row !== undefined) this.thawed.set(row, stored);
-    }
-    return stored;
-  }
-
-  /** hydrateAppend (storage.ts), from the memo. */
-  private thawAppend(node: SimNode, msg: RaftMessage): RaftMessage {
-    if (msg.type !== 'append' || !msg.entries.some((e) => e instanceof ColdEntry)) return msg;
-    return { ...msg, entries: msg.entries.map((e) => (e instanceof ColdEntry ? this.thaw(node, e) : e)) };
+  /** A node's storage as hydrateEntries reads it (storage.ts), through the memo above. */
+  private reader(node: SimNode): Pick<RaftStorage, 'entries'> {
+    return {
+      entries: (lo, hi) => {
+        const rows = node.disk.entries;
+        const base = rows[0]?.index ?? 0;
+        const out: LogEntry[] = [];
+        for (let i = lo; i <= hi; i++) {
+          const row = rows[i - base];
+          let e = row === undefined ? undefined : this.thawed.get(row);
+          if (e === undefined) {
+            e = node.storage!.entries(i, i)[0]!;
+            if (row !== undefined) this.thawed.set(row, e);
+          }
+          out.push(e);
+        }
+        return out;
+      },
+    };
   }
 
   /** A node's log as the checkers see it: every entry with its data, cold ones read back from its disk. */
   private logOf(node: SimNode): LogEntry[] {
-    const entries = node.core!.entries();
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      if (e instanceof ColdEntry) entries[i] = this.thaw(node, e);
-    }
-    return entries;
+    return [...hydrateEntries(node.core!.entries(), this.reader(node))];
   }
 
   private views(): NodeView[] {

@@ -1264,7 +1264,8 @@ export class RegistryStore {
   /** Replace the whole database with an image from serialize(). */
   restore(image: Buffer): void {
     // A file-backed store gets the image as its next file, moved into place only once it is known good.
-    const staged = this.file === null ? null : `${this.file}.restore`;
+    const file = this.file;
+    const staged = file === null ? null : `${file}.restore`;
     if (staged !== null) writeFileSync(staged, image);
     const next = this.open(staged ?? image);
     const version = next.pragma('user_version', { simple: true }) as number;
@@ -1275,9 +1276,9 @@ export class RegistryStore {
     }
     this.db.close();
     // The open handle follows its file across the rename.
-    if (staged !== null) {
-      renameSync(staged, this.file!);
-      this.fileId = statSync(this.file!).ino;
+    if (file !== null && staged !== null) {
+      renameSync(staged, file);
+      this.fileId = statSync(file).ino;
     }
     this.db = next;
     this.prepare();
