@@ -135,9 +135,19 @@ class Registry {
     return this.q(windowMs === undefined ? { q: 'stats', now: this.now } : { q: 'stats', now: this.now, windowMs }) as RegistryStats;
   }
 
-  /** Everything a reader can see: every job (oldest first), the event feed and the statistics. */
-  view(): { jobs: readonly Job[]; events: EventsPage; stats: RegistryStats } {
-    return { jobs: this.list({}, { order: 'asc', limit: QUERY_LIMITS.maxListLimit }).jobs, events: this.events(0, QUERY_LIMITS.maxEventsLimit), stats: this.stats() };
+  /**
+   * Everything a reader can see: every job (oldest first), the cursors of a walk two jobs a page (they carry
+   * each job's ord, the tie-break between jobs created in the same millisecond), the event feed and the statistics.
+   */
+  view(): { jobs: readonly Job[]; cursors: readonly (string | null)[]; events: EventsPage; stats: RegistryStats } {
+    const cursors: (string | null)[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = this.list({}, cursor === undefined ? { order: 'asc', limit: 2 } : { order: 'asc', limit: 2, cursor });
+      cursors.push(page.next);
+      cursor = page.next ?? undefined;
+    } while (cursor !== undefined);
+    return { jobs: this.list({}, { order: 'asc', limit: QUERY_LIMITS.maxListLimit }).jobs, cursors, events: this.events(0, QUERY_LIMITS.maxEventsLimit), stats: this.stats() };
   }
 }
 
