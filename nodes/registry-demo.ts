@@ -12,7 +12,7 @@ import { RegistryHandle } from '../actors/job_registry/handle.js';
 import { type BatchReply, type CommandReply, JOB_REGISTRY, type QueryReply, jobRegistry, registryAt } from '../actors/job_registry/server.js';
 import type { EventsPage, Job, ListPage, RegistryStats } from '../actors/job_registry/types.js';
 import { type FsmView, RAFT_FSM, raftFsm } from '../actors/raft/fsm.js';
-import { openStorage } from '../actors/raft/storage.js';
+import { openStorage } from '../actors/raft/open-storage.js';
 import type { NodeId } from '../actors/raft/types.js';
 import { MemoryNetwork } from '../runtime/dist/memory.js';
 import { Distribution } from '../runtime/dist/node.js';

@@ -1,6 +1,8 @@
 // Durable storage for one Raft member: the hard state (term, vote, commit
-// hint), the log and the latest snapshot. SqliteStorage is the production
-// implementation (one SQLite file per node); MemoryStorage is the simulator's,
+// hint), the log and the latest snapshot. LogFileStorage (logfile.ts, one
+// append-only file per node) is the production default and SqliteStorage (one
+// SQLite file per node) the other engine, both chosen by openStorage
+// (open-storage.ts); MemoryStorage is the simulator's,
 // with the same rules, the same validation and the same JSON encoding of entry
 // data, so a schedule that passes in simulation exercises what production does.
 //
@@ -11,8 +13,7 @@
 // A write that would break them is refused (RaftStorageError, nothing is
 // written); a load that finds them broken throws 'corrupt_log', since a Raft
 // member must not vote or serve from a log it cannot trust.
-import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { EntryKind, HardState, Index, LogEntry, NodeId, Persisted, RaftStorage, Snapshot, SnapshotMeta, Term } from './types.js';
 import { entryTexts } from './entry-text.js';
@@ -32,6 +33,7 @@ export const RaftStorageErrorCodes = {
   unsupported_schema: 'the database was written by a newer schema version',
   not_durable: 'the database could not be put in WAL mode with synchronous=FULL',
   invalid_node_id: 'the node id cannot be used in a file name',
+  other_engine: "the node's directory holds its Raft log in the other storage engine",
   closed: 'the storage is closed',
 } as const;
 
@@ -50,7 +52,7 @@ export class RaftStorageError extends Error {
 // ---------------------------------------------------------------------------
 // Shared rules (both implementations)
 
-const initialHardState: HardState = Object.freeze({ term: 0, vote: null, commit: 0 });
+export const initialHardState: HardState = Object.freeze({ term: 0, vote: null, commit: 0 });
 const entryKinds: ReadonlySet<string> = new Set<EntryKind>(['command', 'noop', 'config']);
 
 /** An entry as both implementations store it: the data encoded as JSON text. */
@@ -62,7 +64,7 @@ export interface StoredEntry {
 }
 
 /** What the append rules need to know about the stored log, read inside the write transaction. */
-interface LogView {
+export interface LogView {
   /** 0 without a snapshot. */
   readonly snapshotIndex: number;
   readonly snapshotTerm: number;
@@ -72,7 +74,7 @@ interface LogView {
   termAt(index: number): number | undefined;
 }
 
-const isNonNegInt = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+export const isNonNegInt = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 
 function encodeData(e: LogEntry): string {
   let text: string | undefined;
@@ -88,7 +90,7 @@ function encodeData(e: LogEntry): string {
 }
 
 /** Checks a batch on its own (well-formed, contiguous, terms non-decreasing) and encodes its data. */
-function encodeBatch(entries: readonly LogEntry[]): StoredEntry[] {
+export function encodeBatch(entries: readonly LogEntry[]): StoredEntry[] {
   const out: StoredEntry[] = [];
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
@@ -108,7 +110,7 @@ function encodeBatch(entries: readonly LogEntry[]): StoredEntry[] {
 }
 
 /** Checks a (non-empty, already encoded) batch against the stored log; returns the first index to truncate from. */
-function checkAppend(batch: readonly StoredEntry[], log: LogView): number {
+export function checkAppend(batch: readonly StoredEntry[], log: LogView): number {
   const first = batch[0]!;
   if (first.index <= log.snapshotIndex) {
     throw new RaftStorageError('invalid_append', `entry ${first.index} is covered by the snapshot at ${log.snapshotIndex}`);
@@ -123,13 +125,13 @@ function checkAppend(batch: readonly StoredEntry[], log: LogView): number {
   return first.index;
 }
 
-function checkHardState(hs: HardState): void {
+export function checkHardState(hs: HardState): void {
   if (!isNonNegInt(hs.term) || !isNonNegInt(hs.commit) || !(hs.vote === null || typeof hs.vote === 'string')) {
     throw new RaftStorageError('invalid_hard_state', JSON.stringify(hs));
   }
 }
 
-function checkSnapshot(s: Snapshot, storedIndex: number): void {
+export function checkSnapshot(s: Snapshot, storedIndex: number): void {
   const m = s.meta;
   const votersOk = Array.isArray(m.voters) && m.voters.every((v) => typeof v === 'string');
   if (!isNonNegInt(m.index) || m.index < 1 || !isNonNegInt(m.term) || !votersOk || typeof s.data !== 'string') {
@@ -146,7 +148,7 @@ function checkSnapshot(s: Snapshot, storedIndex: number): void {
  * snapshot past the end of the log, or one that conflicts with it, comes from a
  * leader and goes through installSnapshot, which drops the whole log.
  */
-function checkCompaction(meta: SnapshotMeta, log: LogView): void {
+export function checkCompaction(meta: SnapshotMeta, log: LogView): void {
   const term = meta.index === log.snapshotIndex ? log.snapshotTerm : meta.index <= log.lastIndex ? log.termAt(meta.index) : undefined;
   if (term === undefined) {
     throw new RaftStorageError('invalid_snapshot', `compaction at ${meta.index} is past the last stored index ${log.lastIndex}`);
@@ -160,7 +162,7 @@ function checkCompaction(meta: SnapshotMeta, log: LogView): void {
  * Decodes stored rows into entries, checking the log invariants (throws 'corrupt_log'): contiguous from just
  * after `after` (the snapshot's point, or none), terms never decreasing.
  */
-function decodeLog(rows: readonly { index: number; term: number; kind: string; data: string }[], after: { readonly index: Index; readonly term: Term } | null): LogEntry[] {
+export function decodeLog(rows: readonly { index: number; term: number; kind: string; data: string }[], after: { readonly index: Index; readonly term: Term } | null): LogEntry[] {
   const entries: LogEntry[] = [];
   let expected = (after?.index ?? 0) + 1;
   let prevTerm = after?.term ?? 0;
@@ -190,7 +192,7 @@ function decodeLog(rows: readonly { index: number; term: number; kind: string; d
 }
 
 /** decodeLog over lo..hi, which must all be there. */
-function decodeRange(rows: readonly LogRow[], lo: Index, hi: Index): LogEntry[] {
+export function decodeRange(rows: readonly LogRow[], lo: Index, hi: Index): LogEntry[] {
   if (rows.length !== hi - lo + 1) throw new RaftStorageError('corrupt_log', `entries ${lo}..${hi}: ${rows.length} stored`);
   return decodeLog(rows, { index: lo - 1, term: 0 });
 }
@@ -257,7 +259,7 @@ export interface SqliteStorageOptions {
   readonly fileMustExist?: boolean;
 }
 
-interface LogRow {
+export interface LogRow {
   index: number;
   term: number;
   kind: string;
@@ -486,34 +488,7 @@ export class SqliteStorage implements RaftStorage {
   }
 }
 
-/**
- * Opens (creating if needed) the storage of node `nodeId` under `dir`, as
- * `<dir>/raft-<nodeId>.sqlite` (the id may use letters, digits and `_.@-`,
- * else invalid_node_id). A newly created directory is fsynced into its
- * parent so that the database file cannot disappear with it on power loss.
- */
-export function openStorage(opts: { readonly dir: string; readonly nodeId: string }): SqliteStorage {
-  if (!/^[A-Za-z0-9_.@-]+$/.test(opts.nodeId)) {
-    throw new RaftStorageError('invalid_node_id', JSON.stringify(opts.nodeId));
-  }
-  const dir = resolve(opts.dir);
-  const created = mkdirSync(dir, { recursive: true });
-  if (created !== undefined) {
-    // Sync each new directory's entry into its parent, from the deepest up.
-    const top = resolve(created);
-    for (let d = dir; ; d = dirname(d)) {
-      fsyncDir(dirname(d));
-      if (d === top || dirname(d) === d) break;
-    }
-  }
-  const storage = new SqliteStorage(join(dir, `raft-${opts.nodeId}.sqlite`));
-  // SQLite syncs the directory when it creates the WAL; syncing it once more
-  // here covers the main file's own entry whatever the SQLite build does.
-  fsyncDir(dir);
-  return storage;
-}
-
-function fsyncDir(path: string): void {
+export function fsyncDir(path: string): void {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
@@ -626,6 +601,6 @@ export class MemoryStorage implements RaftStorage {
   }
 }
 
-function copyMeta(m: SnapshotMeta): SnapshotMeta {
+export function copyMeta(m: SnapshotMeta): SnapshotMeta {
   return { index: m.index, term: m.term, voters: [...m.voters] };
 }

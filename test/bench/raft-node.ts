@@ -7,7 +7,7 @@
 // this node to its own fsm (local calls, as the job registry on the leader's
 // node will), so the benchmark can tell Raft's cost from the client hop's.
 import { RAFT_FSM, type ProposeReply, type StateMachine, fsmAt, raftFsm } from '../../actors/raft/fsm.js';
-import { openStorage } from '../../actors/raft/storage.js';
+import { openStorage } from '../../actors/raft/open-storage.js';
 import type { LogEntry, NodeId } from '../../actors/raft/types.js';
 import { type ServerBehaviour, noreply, ok, startServer } from '../../runtime/index.js';
 import { startBenchNode } from './bench-node.js';

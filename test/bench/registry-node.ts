@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { RegistryHandle } from '../../actors/job_registry/handle.js';
 import { JOB_REGISTRY, jobRegistry } from '../../actors/job_registry/server.js';
 import { RAFT_FSM, raftFsm } from '../../actors/raft/fsm.js';
-import { openStorage } from '../../actors/raft/storage.js';
+import { openStorage } from '../../actors/raft/open-storage.js';
 import type { NodeId } from '../../actors/raft/types.js';
 import { startServer } from '../../runtime/index.js';
 import { startBenchNode } from './bench-node.js';

@@ -1,7 +1,9 @@
-// One conformance suite for every RaftStorage (SQLite and memory), then the
-// SQLite-only checks: durability pragmas and surviving a SIGKILL.
+// One conformance suite for every RaftStorage (log file, SQLite and memory),
+// then what only the engines on disk do: surviving a SIGKILL (both), the log
+// file's torn-tail repair and format checks, SQLite's durability pragmas, and
+// openStorage's file names and engine guard.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +12,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { entryTexts } from '../../actors/raft/entry-text.js';
 import { ColdEntry } from '../../actors/raft/log.js';
 import type { RaftMessage } from '../../actors/raft/messages.js';
-import { MemoryDisk, MemoryStorage, RaftStorageError, SqliteStorage, hydrateAppend, openStorage, type RaftStorageErrorCode } from '../../actors/raft/storage.js';
+import { LogFileStorage } from '../../actors/raft/logfile.js';
+import { openStorage } from '../../actors/raft/open-storage.js';
+import { MemoryDisk, MemoryStorage, RaftStorageError, SqliteStorage, hydrateAppend, type RaftStorageErrorCode } from '../../actors/raft/storage.js';
+import { crc32 } from 'node:zlib';
 import type { HardState, LogEntry, NodeId, RaftStorage, Snapshot } from '../../actors/raft/types.js';
 
 const n = (id: string): NodeId => id as NodeId;
@@ -29,7 +34,58 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'dq-raft-storage-'));
 }
 
+/** A log file's records (type byte and text), as logfile.ts lays them out. */
+interface LogRecord {
+  type: number;
+  text: string;
+}
+
+function readLogRecords(file: string): LogRecord[] {
+  const b = readFileSync(file);
+  const out: LogRecord[] = [];
+  for (let at = 8; at < b.length; ) {
+    const bytes = b.readUInt32LE(at);
+    const body = b.subarray(at + 8, at + 8 + bytes);
+    out.push({ type: body[0]!, text: body.toString('utf8', 1) });
+    at += 8 + bytes;
+  }
+  return out;
+}
+
+/** Rewrite a log file's records with `edit`, each with a correct check: damage a reader cannot tell from data. */
+function editLogFile(file: string, edit: (records: LogRecord[]) => LogRecord[]): void {
+  const head = readFileSync(file).subarray(0, 8);
+  const parts: Buffer[] = [head];
+  for (const r of edit(readLogRecords(file))) {
+    const body = Buffer.from(`${String.fromCharCode(r.type)}${r.text}`, 'utf8');
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(body.length, 0);
+    h.writeUInt32LE(crc32(body), 4);
+    parts.push(h, body);
+  }
+  writeFileSync(file, Buffer.concat(parts));
+}
+
+const entryIndex = (r: LogRecord): number => Number(r.text.split(' ', 1)[0]);
+
 const implementations: readonly { readonly name: string; readonly place: () => Place }[] = [
+  {
+    name: 'LogFileStorage',
+    place: () => {
+      const dir = tempDir();
+      const file = join(dir, 'raft.log');
+      return {
+        open: () => new LogFileStorage(file),
+        corrupt: (c) =>
+          editLogFile(file, (records) =>
+            c.type === 'delete_entry'
+              ? records.filter((r) => r.type !== 1 || entryIndex(r) !== c.index)
+              : records.map((r) => (r.type === 1 && entryIndex(r) === c.index ? { type: 1, text: r.text.replace(/^(\d+) \d+ /, `$1 ${c.term} `) } : r)),
+          ),
+        dispose: () => rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+  },
   {
     name: 'SqliteStorage',
     place: () => {
@@ -353,11 +409,159 @@ describe.each(implementations)('$name conforms to RaftStorage', ({ place: makePl
 });
 
 // ---------------------------------------------------------------------------
-// SQLite only
+// On disk
 
 const writer = fileURLToPath(new URL('./fixtures/storage-writer.ts', import.meta.url));
 
-describe('SqliteStorage durability', () => {
+const engines = [
+  { engine: 'file', file: 'raft.log', open: (path: string): RaftStorage => new LogFileStorage(path) },
+  { engine: 'sqlite', file: 'raft.sqlite', open: (path: string): RaftStorage => new SqliteStorage(path) },
+] as const;
+
+describe.each(engines)('$engine engine: crashes', ({ engine, file: fileName, open }) => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Reopens `file` and checks it holds exactly the acknowledged batches, plus at most the one in flight. */
+  function checkAfterCrash(file: string, acked: readonly number[], batchSize: number): number {
+    const s = open(file);
+    try {
+      const p = s.load(); // a corrupt log would throw here
+      const last = p.entries.at(-1)?.index ?? 0;
+      const lastAcked = acked.at(-1) ?? 0;
+      expect(last === lastAcked || last === lastAcked + batchSize).toBe(true);
+      expect(p.entries.map((e) => e.index)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+      // The hard state went in the same write as its batch.
+      expect(p.hardState).toEqual({ term: last / batchSize, vote: n('n1'), commit: last });
+      return last;
+    } finally {
+      s.close();
+    }
+  }
+
+  it('every append that returned survives the writer being SIGKILLed before close', () => {
+    const file = join(dir, fileName);
+    const batchSize = 10;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', writer, '--path', file, '--engine', engine, '--batches', '25', '--batch-size', String(batchSize), '--self-kill'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.signal).toBe('SIGKILL');
+    const acked = [...r.stdout.matchAll(/^acked (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(acked).toHaveLength(25);
+    expect(checkAfterCrash(file, acked, batchSize)).toBe(250);
+  });
+
+  it('a writer killed in the middle of its appends loses none that returned', async () => {
+    const file = join(dir, fileName);
+    const batchSize = 5;
+    const child = spawn(process.execPath, ['--import', 'tsx', writer, '--path', file, '--engine', engine, '--batches', '100000', '--batch-size', String(batchSize)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const acked: number[] = [];
+    let buffered = '';
+    const exited = new Promise<NodeJS.Signals | null>((done) => child.on('exit', (_code, signal) => done(signal)));
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^acked (\d+)$/.exec(line);
+        if (m !== null) acked.push(Number(m[1]));
+      }
+      // Kill while it is appending: at an arbitrary point of some write.
+      if (acked.length >= 30) child.kill('SIGKILL');
+    });
+    expect(await exited).toBe('SIGKILL');
+    expect(acked.length).toBeGreaterThanOrEqual(30);
+    checkAfterCrash(file, acked, batchSize);
+  });
+});
+
+describe('LogFileStorage on disk', () => {
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = tempDir();
+    file = join(dir, 'raft.log');
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Three appends of three entries, each with its hard state; returns the file's size after each. */
+  function threeAppends(): number[] {
+    const s = new LogFileStorage(file);
+    const sizes: number[] = [];
+    for (let b = 0; b < 3; b++) {
+      s.append(range(b * 3 + 1, b * 3 + 3, b + 1), { term: b + 1, vote: n('n1'), commit: b * 3 + 3 });
+      sizes.push(statSync(file).size);
+    }
+    s.close();
+    return sizes;
+  }
+
+  it('an append torn by a crash (cut short anywhere) is cut off when reopened, reported, and appending goes on', () => {
+    const sizes = threeAppends();
+    for (const cut of [1, 9, sizes[2]! - sizes[1]! - 1]) {
+      truncateSync(file, sizes[2]! - cut);
+      const s = new LogFileStorage(file);
+      expect(s.repaired).toMatchObject({ droppedBytes: sizes[2]! - cut - sizes[1]! });
+      expect(s.load()).toMatchObject({ hardState: { term: 2, commit: 6 }, entries: range(1, 6, 2).map((e) => ({ index: e.index })) });
+      expect(statSync(file).size).toBe(sizes[1]);
+      s.append(range(7, 9, 3), { term: 3, vote: n('n1'), commit: 9 });
+      s.close();
+      const again = new LogFileStorage(file);
+      expect(again.repaired).toBeNull();
+      expect(indexes(again)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      again.close();
+    }
+  });
+
+  it('a record that fails its check ends the log there', () => {
+    const sizes = threeAppends();
+    const bytes = readFileSync(file);
+    bytes[sizes[1]! + 20] = bytes[sizes[1]! + 20]! ^ 0xff; // inside the third append's first record
+    writeFileSync(file, bytes);
+    const s = new LogFileStorage(file);
+    expect(s.repaired?.reason).toMatch(/fails its check/);
+    expect(indexes(s)).toEqual([1, 2, 3, 4, 5, 6]);
+    s.close();
+  });
+
+  it('refuses a file that is not a Raft log, or a newer format', () => {
+    writeFileSync(file, 'SQLite format 3\0 and so on');
+    expectCode(() => new LogFileStorage(file), 'corrupt_log');
+    const head = Buffer.alloc(8);
+    head.write('DQRLOG', 0, 'latin1');
+    head.writeUInt16LE(2, 6);
+    writeFileSync(file, head);
+    expectCode(() => new LogFileStorage(file), 'unsupported_schema');
+  });
+
+  it('a snapshot rewrites the file: what it covers is gone from the disk, and a half-made one from a crash is ignored', () => {
+    const s = new LogFileStorage(file);
+    s.append(range(1, 200, 1), { term: 1, vote: n('n1'), commit: 200 });
+    const before = statSync(file).size;
+    s.saveSnapshot(snapshot(190, 1));
+    expect(statSync(file).size).toBeLessThan(before / 10);
+    s.close();
+    writeFileSync(`${file}.next`, 'a snapshot file a crash cut short');
+    const again = new LogFileStorage(file);
+    expect(existsSync(`${file}.next`)).toBe(false);
+    expect(again.load()).toMatchObject({ snapshot: snapshot(190, 1), hardState: { term: 1, commit: 200 } });
+    expect(indexes(again)).toEqual(range(191, 200, 1).map((e) => e.index));
+    again.close();
+  });
+});
+
+describe('SqliteStorage on disk', () => {
   let dir: string;
   beforeEach(() => {
     dir = tempDir();
@@ -375,18 +579,6 @@ describe('SqliteStorage durability', () => {
     }
   });
 
-  it('openStorage creates the directory and names the file after the node', () => {
-    const s = openStorage({ dir: join(dir, 'a', 'b'), nodeId: n('node1') });
-    try {
-      expect(s.path).toBe(join(dir, 'a', 'b', 'raft-node1.sqlite'));
-      s.append([entry(1, 1)]);
-    } finally {
-      s.close();
-    }
-    expect(existsSync(join(dir, 'a', 'b', 'raft-node1.sqlite'))).toBe(true);
-    expectCode(() => openStorage({ dir, nodeId: '../escape' }), 'invalid_node_id');
-  });
-
   it('refuses a file written by a newer schema', () => {
     const file = join(dir, 'raft.sqlite');
     const db = new Database(file);
@@ -394,60 +586,39 @@ describe('SqliteStorage durability', () => {
     db.close();
     expectCode(() => new SqliteStorage(file), 'unsupported_schema');
   });
+});
 
-  /** Reopens `file` and checks it holds exactly the acknowledged batches, plus at most the one in flight. */
-  function checkAfterCrash(file: string, acked: readonly number[], batchSize: number): number {
-    const s = new SqliteStorage(file);
-    try {
-      const p = s.load(); // a corrupt log would throw here
-      const last = p.entries.at(-1)?.index ?? 0;
-      const lastAcked = acked.at(-1) ?? 0;
-      expect(last === lastAcked || last === lastAcked + batchSize).toBe(true);
-      expect(p.entries.map((e) => e.index)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
-      // The hard state went in the same transaction as its batch.
-      expect(p.hardState).toEqual({ term: last / batchSize, vote: n('n1'), commit: last });
-      return last;
-    } finally {
-      s.close();
-    }
-  }
-
-  it('every append that returned survives the writer being SIGKILLed before close', () => {
-    const file = join(dir, 'raft.sqlite');
-    const batchSize = 10;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', writer, '--path', file, '--batches', '25', '--batch-size', String(batchSize), '--self-kill'], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect(r.signal).toBe('SIGKILL');
-    const acked = [...r.stdout.matchAll(/^acked (\d+)$/gm)].map((m) => Number(m[1]));
-    expect(acked).toHaveLength(25);
-    expect(checkAfterCrash(file, acked, batchSize)).toBe(250);
+describe('openStorage', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a writer killed in the middle of its appends loses none that returned', async () => {
-    const file = join(dir, 'raft.sqlite');
-    const batchSize = 5;
-    const child = spawn(process.execPath, ['--import', 'tsx', writer, '--path', file, '--batches', '100000', '--batch-size', String(batchSize)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    const acked: number[] = [];
-    let buffered = '';
-    const exited = new Promise<NodeJS.Signals | null>((done) => child.on('exit', (_code, signal) => done(signal)));
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = /^acked (\d+)$/.exec(line);
-        if (m !== null) acked.push(Number(m[1]));
+  it('creates the directory and names the file after the node, in the engine asked for (the log file by default)', () => {
+    for (const [engine, name] of [
+      [undefined, 'raft-node1.log'],
+      ['sqlite', 'raft-node2.sqlite'],
+    ] as const) {
+      const nodeId = name.slice(5, 10);
+      const s = openStorage({ dir: join(dir, 'a', 'b'), nodeId, ...(engine === undefined ? {} : { engine }) });
+      try {
+        expect(s.path).toBe(join(dir, 'a', 'b', name));
+        s.append([entry(1, 1)]);
+      } finally {
+        s.close();
       }
-      // Kill while it is appending: at an arbitrary point of some transaction.
-      if (acked.length >= 30) child.kill('SIGKILL');
-    });
-    expect(await exited).toBe('SIGKILL');
-    expect(acked.length).toBeGreaterThanOrEqual(30);
-    checkAfterCrash(file, acked, batchSize);
+      expect(existsSync(join(dir, 'a', 'b', name))).toBe(true);
+    }
+    expectCode(() => openStorage({ dir, nodeId: '../escape' }), 'invalid_node_id');
+  });
+
+  it("refuses to open one engine where the node's log is in the other (it would start from an empty log)", () => {
+    openStorage({ dir, nodeId: 'n1', engine: 'sqlite' }).close();
+    expectCode(() => openStorage({ dir, nodeId: 'n1' }), 'other_engine');
+    openStorage({ dir, nodeId: 'n2' }).close();
+    expectCode(() => openStorage({ dir, nodeId: 'n2', engine: 'sqlite' }), 'other_engine');
   });
 });
