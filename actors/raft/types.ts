@@ -67,6 +67,11 @@ export interface Persisted {
  * the simulated crash).
  */
 export interface RaftStorage {
+  /**
+   * Set by an engine that, when opened, cut off a write a crash tore (never acknowledged: nothing durable is
+   * lost): how many bytes and why. raft_fsm logs it.
+   */
+  readonly repaired?: { readonly droppedBytes: number; readonly reason: string } | null;
   load(): Persisted;
   /**
    * Make `entries` durable. If the first entry's index is at or below the last

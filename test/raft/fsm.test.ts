@@ -1,8 +1,9 @@
 // raft_fsm on the runtime: three Distribution nodes in one process on the
 // in-memory network and ONE virtual clock (test/dist/cluster-harness.ts), each
-// with a raft_fsm over a real SqliteStorage in a temp directory and a small
+// with a raft_fsm over real storage in a temp directory (n1 in SQLite, the
+// others in log files: both engines run under the same tests) and a small
 // key-value state machine. Time moves only through the harness.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,7 +22,9 @@ import {
 } from '../../actors/raft/fsm.js';
 import type { RaftEffect } from '../../actors/raft/core.js';
 import type { RaftConfigInput } from '../../actors/raft/config.js';
+import { LogFileStorage } from '../../actors/raft/logfile.js';
 import { SqliteStorage } from '../../actors/raft/storage.js';
+import type { RaftStorage } from '../../actors/raft/types.js';
 import type { LogEntry, NodeId } from '../../actors/raft/types.js';
 import { type Pid, type Runtime, startServer, stopServer } from '../../runtime/index.js';
 import { Cluster } from '../dist/cluster-harness.js';
@@ -69,7 +72,7 @@ interface Member {
   readonly name: string;
   readonly id: NodeId;
   kv: Kv;
-  storage: SqliteStorage | null;
+  storage: RaftStorage | null;
   pid: Pid | null;
 }
 
@@ -136,9 +139,15 @@ class RaftCluster {
     member.pid = r.pid;
   }
 
-  /** The member's SqliteStorage, with every write that returns recorded in `durable`. */
-  private openStorage(member: Member): SqliteStorage {
-    const s = new SqliteStorage(join(this.dir, `${member.name}.sqlite`));
+  /** Where a member's log is: n1's in SQLite, the others' in log files (the default engine), so both run here. */
+  logPath(name: string): string {
+    return join(this.dir, name === 'n1' ? `${name}.sqlite` : `${name}.log`);
+  }
+
+  /** The member's storage, with every write that returns recorded in `durable`. */
+  private openStorage(member: Member): RaftStorage {
+    const path = this.logPath(member.name);
+    const s: RaftStorage = path.endsWith('.sqlite') ? new SqliteStorage(path) : new LogFileStorage(path);
     const p = s.load();
     const d: Durable = {
       term: p.hardState.term,
@@ -372,6 +381,23 @@ describe('raft_fsm: durability and failures', () => {
     // Election timeout [200, 400) ms plus the rounds: well within a second of virtual time.
     expect(rc.c.env.clock.now() - crashedAt).toBeLessThan(1_000);
     expect(await rc.read(next, 'before')).toMatchObject({ type: 'ok', result: 1 });
+  });
+
+  it('a member whose log file ends in a write torn by a crash cuts it off, says so, and rejoins', async () => {
+    const { rc, leader } = await threeNodes('fsm-torn');
+    const torn = NAMES.find((n) => n !== leader && n !== 'n1')!;
+    expect(await rc.propose(leader, set('before', 1))).toMatchObject({ type: 'ok' });
+    await rc.c.until(() => rc.members.get(torn)!.kv.map.get('before') === 1, 'applied on the member');
+    await rc.crash(torn);
+    // What a crash in the middle of a write leaves: a record head promising more bytes than came.
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(1_000, 0);
+    appendFileSync(rc.logPath(torn), Buffer.concat([head, Buffer.from('\u0001123 4 command {"partial')]));
+    expect(await rc.propose(leader, set('while_down', 2))).toMatchObject({ type: 'ok' });
+    await rc.rejoin(torn);
+    expect(rc.warnings.filter((w) => w.member === torn).map((w) => w.reason)).toEqual([expect.stringMatching(/does not fit in the file/)]);
+    await rc.c.until(() => rc.members.get(torn)!.kv.map.get('while_down') === 2, 'caught up after the repair');
+    expect(rc.members.get(torn)!.kv.map.get('before')).toBe(1);
   });
 
   it('drops malformed Raft messages from the network, counts and logs them, and keeps serving', async () => {
