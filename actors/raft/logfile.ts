@@ -1,5 +1,5 @@
 // RaftStorage on one append-only file per node: the production default (see
-// docs/decisions/0003-raft-log-file.md for why it replaced SQLite there, with
+// docs/decisions/0001-raft-log-file.md for why it replaced SQLite there, with
 // the figures). Same rules, validation and entry encoding as SqliteStorage and
 // MemoryStorage (storage.ts), so the conformance suite runs against all three.
 //

@@ -1,6 +1,6 @@
 // Where a node keeps its Raft storage, and in which engine: one file under the
 // node's data directory, named after the node. The append-only log file is the
-// default (docs/decisions/0003-raft-log-file.md); SQLite stays available. A
+// default (docs/decisions/0001-raft-log-file.md); SQLite stays available. A
 // node never opens one engine while its directory holds the other's file: it
 // would start from an empty log, forgetting its votes and the entries it
 // acknowledged, which Raft's safety rests on.

@@ -1,5 +1,5 @@
 // Raft storage benchmark: both engines on this machine's disk, in a temp
-// directory, on the same workloads (docs/decisions/0003-raft-log-file.md):
+// directory, on the same workloads (docs/decisions/0001-raft-log-file.md):
 //   - appends of 100-entry batches of small job submissions, each with its hard
 //     state, durable when append returns (the log file: one writev + fdatasync;
 //     SQLite: one WAL transaction, synchronous=FULL);
