@@ -54,7 +54,12 @@ export const RAFT_FSM: Name = 'raft_fsm';
  * they must be JSON values.
  */
 export interface StateMachine<R = unknown, Q = unknown, QR = unknown> {
-  apply(entry: LogEntry): R;
+  /**
+   * Apply a committed entry. `resultWanted` is false when nobody waits for the result (a follower's entries, a
+   * leader's entries proposed before it led): a machine may then skip building it (the state must change
+   * the same way), and the fsm ignores what it returns.
+   */
+  apply(entry: LogEntry, resultWanted: boolean): R;
   query(query: Q): QR;
   /** The whole state as a string, at the last applied index. */
   snapshot(): string;
@@ -608,9 +613,9 @@ export class FsmState {
   }
 
   private applyEntry(entry: LogEntry): void {
-    const result = this.sm.apply(entry);
-    this.counters.applied++;
     const list = this.waiting.get(entry.index);
+    const result = this.sm.apply(entry, list !== undefined);
+    this.counters.applied++;
     if (list === undefined) return;
     this.waiting.delete(entry.index);
     if (this.waiting.size === 0) this.maxWaiting = 0;

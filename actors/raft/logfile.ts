@@ -126,16 +126,21 @@ function sealed(bodies: readonly Buffer[]): Buffer[] {
   return parts;
 }
 
-/** A record body: the type byte, then the text in UTF-8 (written in place: an entry is often 100+ KB). */
-function typed(type: number, text: string): Buffer {
-  const body = Buffer.allocUnsafe(Buffer.byteLength(text, 'utf8') + 1);
+/**
+ * A record body: the type byte, then `head` and `tail` in UTF-8, each written in place. Kept apart, not
+ * concatenated: an entry's data is often 100+ KB, and a concatenation would be copied flat once more.
+ */
+function typed(type: number, head: string, tail = ''): Buffer {
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const body = Buffer.allocUnsafe(1 + headBytes + Buffer.byteLength(tail, 'utf8'));
   body[0] = type;
-  body.write(text, 1, 'utf8');
+  body.write(head, 1, 'utf8');
+  body.write(tail, 1 + headBytes, 'utf8');
   return body;
 }
-const entryBody = (e: StoredEntry): Buffer => typed(ENTRY, `${e.index} ${e.term} ${e.kind} ${e.data}`);
+const entryBody = (e: StoredEntry): Buffer => typed(ENTRY, `${e.index} ${e.term} ${e.kind} `, e.data);
 const hardStateBody = (hs: HardState): Buffer => typed(HARD_STATE, JSON.stringify({ term: hs.term, vote: hs.vote, commit: hs.commit }));
-const snapshotBody = (s: Snapshot): Buffer => typed(SNAPSHOT, `${JSON.stringify({ index: s.meta.index, term: s.meta.term, voters: s.meta.voters })}\n${s.data}`);
+const snapshotBody = (s: Snapshot): Buffer => typed(SNAPSHOT, `${JSON.stringify({ index: s.meta.index, term: s.meta.term, voters: s.meta.voters })}\n`, s.data);
 
 /** An entry record's text (after the type byte) as a row; null when it is not one. */
 function parseEntry(text: string): LogRow | null {
