@@ -5,9 +5,12 @@
 // (submit, dispatch, start, complete for `jobsPerBatch` jobs, in that order,
 // which the log keeps), with `inflightBatches` outstanding at all times.
 // A lifecycle counts once its `complete` is acknowledged (committed on a
-// majority and applied on the leader). Each member reports its CPU time when it
-// is ready and when it exits, so the result also says what a lifecycle cost in
-// CPU in each process (from process.cpuUsage(), not a profiler: with four
+// majority and applied on the leader). First `warmupJobs` lifecycles run the
+// same way untimed (the JIT compiles the hot paths, the heaps and SQLite's
+// caches grow: one-time costs, not the steady state the figures are about).
+// Each member reports its CPU time when the warm-up ends (on SIGUSR2) and when
+// it exits, so the result also says what a lifecycle cost in CPU in each
+// process (from process.cpuUsage(), not a profiler: with four
 // processes on two cores, a profiler's wall-clock samples charge a process for
 // time it spent descheduled), and what each member holds in memory at the end.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -33,6 +36,8 @@ export interface ClusterBenchOptions {
   readonly jobs: number;
   readonly jobsPerBatch: number;
   readonly inflightBatches: number;
+  /** Lifecycles run before the timed ones, not counted (default 10,000). */
+  readonly warmupJobs?: number;
 }
 
 export interface ClusterBenchResult {
@@ -45,9 +50,10 @@ export interface ClusterBenchResult {
   readonly cluster_failures: Readonly<Record<string, number>>;
   readonly cluster_jobs_per_batch: number;
   readonly cluster_inflight_batches: number;
+  readonly cluster_warmup_jobs: number;
   /**
-   * CPU µs per completed lifecycle, by process: the leader, the two followers and this client. A member's is
-   * its CPU between ready and exit (the warm-up and its idle ticks included: small against a run).
+   * CPU µs per completed lifecycle, by process: the leader, the two followers and this client, over the timed
+   * part (a member's from the end of the warm-up to its exit: its idle ticks after the run included, small).
    */
   readonly cluster_cpu_us_per_job: { readonly leader: number; readonly followers: readonly number[]; readonly client: number };
   /** Each member at the end (leader first): JS heap after a full GC, and resident set, in MB. */
@@ -60,9 +66,10 @@ export interface ClusterBenchResult {
   readonly cluster_rss_mb: readonly number[];
 }
 
-/** What a member prints: `ready` once serving, `exit` when its stdin closes (registry-node.ts). */
+/** What a member prints: `ready` once serving, `mark` on SIGUSR2, `exit` when its stdin closes (registry-node.ts). */
 interface MemberReport {
   readonly ready?: string;
+  readonly mark?: string;
   readonly exit?: string;
   readonly cpu_us: number;
   readonly faults: number;
@@ -83,6 +90,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
   const children: ChildProcess[] = [];
   const ready: MemberReport[] = [];
   const exits: Promise<MemberReport | null>[] = [];
+  const marks: ((r: MemberReport) => void)[] = [];
   const cleanup = (): void => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -114,6 +122,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
           lines.on('line', (l) => {
             const r = JSON.parse(l) as MemberReport;
             if (r.exit !== undefined) resolve(r);
+            if (r.mark !== undefined) marks[i]?.(r);
           });
           child.once('exit', () => resolve(null));
         });
@@ -153,33 +162,51 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
       errors.set(why, (errors.get(why) ?? 0) + n);
     };
 
-    let next = 0;
-    let doneJobs = 0;
+    /** `count` lifecycles of jobs named `<prefix>-<n>`, `inflightBatches` batches outstanding; returns the completed ones. */
+    const drive = async (count: number, prefix: string, latencies: number[]): Promise<number> => {
+      let next = 0;
+      let done = 0;
+      await Promise.all(
+        Array.from({ length: opts.inflightBatches }, async () => {
+          while (next < count) {
+            const ids: string[] = [];
+            for (let k = 0; k < opts.jobsPerBatch && next < count; k++) ids.push(`${prefix}-${next++}`);
+            const s = now();
+            const r = await batch(leader, lifecycle(ids)).catch((e: unknown) => String(e));
+            latencies.push(now() - s);
+            if (typeof r === 'string' || r.type !== 'ok') {
+              fail(typeof r === 'string' ? r : r.error.code, ids.length * 4);
+              continue;
+            }
+            for (const x of r.replies) {
+              if (x.type !== 'ok') fail(x.error.code, 1);
+              else if (x.result.type !== 'ok') fail(x.result.type === 'rejected' ? x.result.reason.code : x.result.type, 1);
+            }
+            const completes = r.replies.slice(3 * ids.length);
+            done += completes.filter((x) => x.type === 'ok' && x.result.type === 'ok' && x.result.status === 'completed').length;
+          }
+        }),
+      );
+      return done;
+    };
+
+    const warmupJobs = opts.warmupJobs ?? 10_000;
+    await drive(warmupJobs, 'warm', []);
+    // Each member's CPU and faults as the timed part begins.
+    const marked = await Promise.all(
+      children.map(
+        (c, i) =>
+          new Promise<MemberReport>((resolve) => {
+            marks[i] = resolve;
+            c.kill('SIGUSR2');
+          }),
+      ),
+    );
     const latencies: number[] = [];
     const cpu0 = process.cpuUsage();
     const faults0 = process.resourceUsage().minorPageFault;
     const t0 = now();
-    await Promise.all(
-      Array.from({ length: opts.inflightBatches }, async () => {
-        while (next < opts.jobs) {
-          const ids: string[] = [];
-          for (let k = 0; k < opts.jobsPerBatch && next < opts.jobs; k++) ids.push(`job-${next++}`);
-          const s = now();
-          const r = await batch(leader, lifecycle(ids)).catch((e: unknown) => String(e));
-          latencies.push(now() - s);
-          if (typeof r === 'string' || r.type !== 'ok') {
-            fail(typeof r === 'string' ? r : r.error.code, ids.length * 4);
-            continue;
-          }
-          for (const x of r.replies) {
-            if (x.type !== 'ok') fail(x.error.code, 1);
-            else if (x.result.type !== 'ok') fail(x.result.type === 'rejected' ? x.result.reason.code : x.result.type, 1);
-          }
-          const completes = r.replies.slice(3 * ids.length);
-          doneJobs += completes.filter((x) => x.type === 'ok' && x.result.type === 'ok' && x.result.status === 'completed').length;
-        }
-      }),
-    );
+    const doneJobs = await drive(opts.jobs, 'job', latencies);
     const elapsedS = (now() - t0) / 1000;
     const clientCpu = process.cpuUsage(cpu0);
     const clientFaults = process.resourceUsage().minorPageFault - faults0;
@@ -192,11 +219,11 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
     const order = [leaderAt, ...names.map((_, i) => i).filter((i) => i !== leaderAt)];
     const memberCpu = (i: number): number => {
       const r = reports[i];
-      return r === null || r === undefined ? NaN : perJob(r.cpu_us - ready[i]!.cpu_us);
+      return r === null || r === undefined ? NaN : perJob(r.cpu_us - marked[i]!.cpu_us);
     };
     const memberFaults = (i: number): number => {
       const r = reports[i];
-      return r === null || r === undefined ? NaN : perJob(r.faults - ready[i]!.faults);
+      return r === null || r === undefined ? NaN : perJob(r.faults - marked[i]!.faults);
     };
     return {
       cluster_jobs_per_s: Math.round(doneJobs / elapsedS),
@@ -207,6 +234,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
       cluster_failures: Object.fromEntries(errors),
       cluster_jobs_per_batch: opts.jobsPerBatch,
       cluster_inflight_batches: opts.inflightBatches,
+      cluster_warmup_jobs: warmupJobs,
       cluster_cpu_us_per_job: { leader: memberCpu(leaderAt), followers: order.slice(1).map(memberCpu), client: perJob(clientCpu.user + clientCpu.system) },
       cluster_faults_per_job: { leader: memberFaults(leaderAt), followers: order.slice(1).map(memberFaults), client: perJob(clientFaults) },
       cluster_heap_mb: order.map((i) => reports[i]?.heap_mb ?? NaN),

@@ -4,8 +4,9 @@
 // job_registry process. Usage:
 //   node --import tsx registry-node.ts '{"name":"g1","port":4101,"members":[…],"dir":"/tmp/…","cookie":"…","tickMs":20}'
 // Prints {"ready": <node name>, "pid": <os pid>, "cpu_us": <CPU so far>, "faults": <minor page faults so far>}
-// once both run; when stdin closes, prints {"exit": <node name>, "cpu_us", "faults", "heap_mb", "rss_mb"} (the heap after a full GC when run with
-// --expose-gc) and exits.
+// once both run; on SIGUSR2 prints {"mark": <node name>, "cpu_us", "faults"} (the benchmark marks the end of its
+// warm-up so); when stdin closes, prints {"exit": <node name>, "cpu_us", "faults", "heap_mb", "rss_mb"} (the heap
+// after a full GC when run with --expose-gc) and exits.
 import { join } from 'node:path';
 import { RegistryHandle } from '../../actors/job_registry/handle.js';
 import { JOB_REGISTRY, jobRegistry } from '../../actors/job_registry/server.js';
@@ -45,6 +46,7 @@ const cpuUs = (): number => {
 // Minor page faults: on this VM each costs several µs (the kernel zeroes a fresh page), so they are reported.
 const faults = (): number => process.resourceUsage().minorPageFault;
 console.log(JSON.stringify({ ready: dist.node, pid: process.pid, cpu_us: cpuUs(), faults: faults() }));
+process.on('SIGUSR2', () => console.log(JSON.stringify({ mark: dist.node, cpu_us: cpuUs(), faults: faults() })));
 process.stdin.on('end', () => {
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();

@@ -13,7 +13,8 @@
 //   cluster_jobs_per_s  full lifecycles per second through a 3-member cluster on loopback:
 //                       3 processes (registry-node.ts: raft_fsm over SQLite + job_registry),
 //                       this process a hidden node sending `batch` requests of whole
-//                       lifecycles to the leader's job_registry (registry-cluster.ts);
+//                       lifecycles to the leader's job_registry (registry-cluster.ts), timed after
+//                       10,000 untimed warm-up lifecycles (cluster_warmup_jobs);
 //                       cluster_* fields give the batch shape, latency and failures, the CPU µs a
 //                       lifecycle cost in each process (cluster_cpu_us_per_job: leader, followers,
 //                       client), the minor page faults a lifecycle cost in each
