@@ -66,8 +66,9 @@ const END = 0x80;
 /** A record longer than this is damage, not data (a snapshot of a 400 MB registry is ≈ 550 MB of base64). */
 const MAX_RECORD_BYTES = 1024 * 1024 * 1024;
 
-/** The reused read buffer grows to this (entries of a few MB); bigger records get a buffer of their own. */
-const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+/** Bytes read at once (see bytesAt), and the most the reused read buffer grows to; bigger records get their own. */
+const WINDOW_BYTES = 1024 * 1024;
+const WINDOW_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Write all of `parts` at `at` (positional: the descriptor is never in append mode), going on after short writes. */
 function writeAllAt(fd: number, parts: readonly Buffer[], at: number): void {
@@ -154,26 +155,23 @@ function parseEntry(text: string): LogRow | null {
   return { index, term, kind: text.slice(b + 1, c), data: text.slice(c + 1) };
 }
 
-function parseHardState(text: string): HardState | null {
-  let v: unknown;
+/** JSON.parse, or undefined for text that is not JSON. */
+function jsonOf(text: string): unknown {
   try {
-    v = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
-    return null;
+    return undefined;
   }
-  const hs = v as { term?: unknown; vote?: unknown; commit?: unknown } | null;
+}
+
+function parseHardState(text: string): HardState | null {
+  const hs = jsonOf(text) as { term?: unknown; vote?: unknown; commit?: unknown } | null;
   if (hs === null || typeof hs !== 'object' || !isNonNegInt(hs.term) || !isNonNegInt(hs.commit) || !(hs.vote === null || typeof hs.vote === 'string')) return null;
   return { term: hs.term, vote: hs.vote as NodeId | null, commit: hs.commit };
 }
 
 function parseSnapshotMeta(text: string): SnapshotMeta | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const m = v as { index?: unknown; term?: unknown; voters?: unknown } | null;
+  const m = jsonOf(text) as { index?: unknown; term?: unknown; voters?: unknown } | null;
   if (m === null || typeof m !== 'object' || !isNonNegInt(m.index) || !isNonNegInt(m.term)) return null;
   if (!Array.isArray(m.voters) || !m.voters.every((x) => typeof x === 'string')) return null;
   return { index: m.index, term: m.term, voters: m.voters as NodeId[] };
@@ -191,7 +189,8 @@ export class LogFileStorage implements RaftStorage {
   private snapshot: { readonly meta: SnapshotMeta; readonly at: number; readonly bytes: number } | null = null;
   /** The stored entries, index snapshotIndex + 1 onwards. */
   private slots: Slot[] = [];
-  private scratch = Buffer.alloc(64 * 1024);
+  /** The bytes last read, and where they are in the file (see bytesAt). */
+  private window: { buf: Buffer; at: number; bytes: number } = { buf: Buffer.alloc(0), at: 0, bytes: 0 };
 
   /** Opens (creating it if missing) the log file at `path`; a new file's directory entry is synced. */
   constructor(path: string) {
@@ -324,32 +323,41 @@ export class LogFileStorage implements RaftStorage {
 
   /** `bytes` bytes at `at`, as UTF-8 text. */
   private read(at: number, bytes: number): string {
-    const buf = this.buffer(bytes);
-    const n = this.readAt(buf, bytes, at);
-    if (n < bytes) throw new RaftStorageError('corrupt_log', `${this.path}: ${bytes} bytes at ${at}, ${n} there`);
-    return buf.toString('utf8', 0, bytes);
+    const b = this.bytesAt(at, bytes);
+    if (b === null) throw new RaftStorageError('corrupt_log', `${this.path}: ${bytes} bytes at ${at} are not all there`);
+    return b.toString('utf8');
   }
 
-  /** A buffer of at least `bytes`: the reused one, grown up to SCRATCH_MAX_BYTES; a one-off past that (a big snapshot). */
-  private buffer(bytes: number): Buffer {
-    if (bytes <= this.scratch.length) return this.scratch;
-    if (bytes > SCRATCH_MAX_BYTES) return Buffer.allocUnsafe(bytes);
-    this.scratch = Buffer.alloc(Math.min(SCRATCH_MAX_BYTES, Math.max(bytes, this.scratch.length * 2)));
-    return this.scratch;
-  }
-
-  private readAt(buf: Buffer, bytes: number, at: number): number {
+  /**
+   * `bytes` bytes of the file at `at` (null when it ends first), as a view valid until the next read. Reads go
+   * through a window of WINDOW_BYTES or more: reading records in order (opening, load, a compaction's copy)
+   * costs one system call a window, not one or two a record.
+   */
+  private bytesAt(at: number, bytes: number): Buffer | null {
+    const w = this.window;
+    if (at >= w.at && at + bytes <= w.at + w.bytes) return w.buf.subarray(at - w.at, at - w.at + bytes);
+    const want = Math.max(WINDOW_BYTES, bytes);
+    // The reused buffer grows to WINDOW_MAX_BYTES; a bigger record (a large snapshot) gets one of its own.
+    const buf = want <= w.buf.length ? w.buf : want <= WINDOW_MAX_BYTES ? Buffer.allocUnsafe(Math.min(WINDOW_MAX_BYTES, Math.max(want, w.buf.length * 2))) : Buffer.allocUnsafe(want);
     let n = 0;
-    while (n < bytes) {
-      const got = readSync(this.fd, buf, n, bytes - n, at + n);
+    while (n < want) {
+      const got = readSync(this.fd, buf, n, want - n, at + n);
       if (got === 0) break;
       n += got;
     }
-    return n;
+    if (buf.length <= WINDOW_MAX_BYTES) this.window = { buf, at, bytes: n };
+    else this.window = { buf: w.buf, at: 0, bytes: 0 };
+    return n < bytes ? null : buf.subarray(0, bytes);
+  }
+
+  /** The window's bytes no longer stand for the file (it was written, cut or replaced). */
+  private dropWindow(): void {
+    this.window = { buf: this.window.buf, at: 0, bytes: 0 };
   }
 
   /** Write `parts` at `at` and sync; on failure cut the file back to `at`, so no half-written record stays. */
   private writeDurably(parts: readonly Buffer[], at: number): void {
+    this.dropWindow();
     try {
       writeAllAt(this.fd, parts, at);
       fdatasyncSync(this.fd);
@@ -384,13 +392,14 @@ export class LogFileStorage implements RaftStorage {
       let chunk: Buffer[] = [];
       let chunkAt = size;
       for (const s of this.slots.slice(Math.max(0, keepFrom - base))) {
-        const body = Buffer.allocUnsafe(s.bytes + 1);
-        if (this.readAt(body, body.length, s.at - 1) < body.length) throw new RaftStorageError('corrupt_log', `${this.path}: short record at ${s.at}`);
+        const stored = this.bytesAt(s.at - 1, s.bytes + 1);
+        if (stored === null) throw new RaftStorageError('corrupt_log', `${this.path}: short record at ${s.at}`);
+        const body = Buffer.from(stored);
         body[0] = ENTRY;
         chunk.push(...sealed([body]));
         kept.push({ term: s.term, kind: s.kind, at: size + RECORD_HEAD_BYTES + 1, bytes: s.bytes });
         size += RECORD_HEAD_BYTES + body.length;
-        if (size - chunkAt >= SCRATCH_MAX_BYTES) {
+        if (size - chunkAt >= WINDOW_MAX_BYTES) {
           writeAllAt(fd, chunk, chunkAt);
           chunk = [];
           chunkAt = size;
@@ -408,6 +417,7 @@ export class LogFileStorage implements RaftStorage {
     fsyncDir(dirname(this.path));
     closeSync(this.fd);
     this.fd = openSync(this.path, 'r+');
+    this.dropWindow();
     this.snapshot = snap;
     this.slots = kept;
     this.size = size;
@@ -416,8 +426,8 @@ export class LogFileStorage implements RaftStorage {
   /** Read every record from the start, rebuilding the in-memory view; cut a torn tail (see the header). */
   private scan(): LogFileRepair | null {
     const fileBytes = fstatSync(this.fd).size;
-    const h = Buffer.alloc(HEADER_BYTES);
-    if (this.readAt(h, HEADER_BYTES, 0) < HEADER_BYTES || h.toString('latin1', 0, 6) !== MAGIC) {
+    const h = this.bytesAt(0, HEADER_BYTES);
+    if (h === null || h.toString('latin1', 0, 6) !== MAGIC) {
       throw new RaftStorageError('corrupt_log', `${this.path} is not a DistriQueue Raft log`);
     }
     const version = h.readUInt16LE(6);
@@ -426,21 +436,21 @@ export class LogFileStorage implements RaftStorage {
     /** Where the write being read began, and its records so far (taken once its last one is read). */
     let writeAt = at;
     let pending: { type: number; text: string; at: number; bytes: number }[] = [];
-    const head = Buffer.alloc(RECORD_HEAD_BYTES);
     let torn: string | null = null;
     while (at < fileBytes) {
-      if (this.readAt(head, RECORD_HEAD_BYTES, at) < RECORD_HEAD_BYTES) {
+      const head = this.bytesAt(at, RECORD_HEAD_BYTES);
+      if (head === null) {
         torn = `a record head at ${at} cut short`;
         break;
       }
       const bytes = head.readUInt32LE(0);
+      const crc = head.readUInt32LE(4);
       if (bytes < 1 || bytes > MAX_RECORD_BYTES || at + RECORD_HEAD_BYTES + bytes > fileBytes) {
         torn = `a record of ${bytes} bytes at ${at} does not fit in the file`;
         break;
       }
-      const body = this.buffer(bytes).subarray(0, bytes);
-      this.readAt(body, bytes, at + RECORD_HEAD_BYTES);
-      if (crc32(body) !== head.readUInt32LE(4)) {
+      const body = this.bytesAt(at + RECORD_HEAD_BYTES, bytes)!; // there: the size was checked above
+      if (crc32(body) !== crc) {
         torn = `the record at ${at} fails its check`;
         break;
       }
@@ -457,6 +467,7 @@ export class LogFileStorage implements RaftStorage {
     if (torn === null) return null;
     ftruncateSync(this.fd, writeAt);
     fdatasyncSync(this.fd);
+    this.dropWindow();
     return { droppedBytes: fileBytes - writeAt, reason: torn };
   }
 
