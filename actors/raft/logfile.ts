@@ -50,6 +50,7 @@ import {
   encodeBatch,
   fsyncDir,
   initialHardState,
+  isEntryKind,
   isNonNegInt,
 } from './storage.js';
 import type { EntryKind, HardState, Index, LogEntry, NodeId, Persisted, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
@@ -497,5 +498,3 @@ export class LogFileStorage implements RaftStorage {
   }
 }
 
-const ENTRY_KINDS: ReadonlySet<string> = new Set<EntryKind>(['command', 'noop', 'config']);
-const isEntryKind = (k: string): k is EntryKind => ENTRY_KINDS.has(k);

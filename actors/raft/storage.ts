@@ -54,6 +54,7 @@ export class RaftStorageError extends Error {
 
 export const initialHardState: HardState = Object.freeze({ term: 0, vote: null, commit: 0 });
 const entryKinds: ReadonlySet<string> = new Set<EntryKind>(['command', 'noop', 'config']);
+export const isEntryKind = (k: string): k is EntryKind => entryKinds.has(k);
 
 /** An entry as both implementations store it: the data encoded as JSON text. */
 export interface StoredEntry {
