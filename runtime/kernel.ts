@@ -177,6 +177,8 @@ export interface RuntimeOptions {
  * sees: replying needs no table lookup, and the ref string is only built if
  * someone reads it.
  */
+const settledNoop = (): void => {};
+
 class CallSlot implements From {
   deadline = Infinity;
   settled = false;
@@ -190,9 +192,27 @@ class CallSlot implements From {
     readonly target: Proc | undefined,
     /** The server's node when it is remote. */
     readonly node: string | undefined,
-    readonly resolve: (v: unknown) => void,
-    readonly reject: (e: Error) => void,
+    private resolveFn: (v: unknown) => void,
+    private rejectFn: (e: Error) => void,
   ) {}
+
+  /**
+   * Answer the caller, once; the slot then lets go of the caller's promise. A settled slot can wait in a
+   * DeadlineQueue for up to 1024 more calls, and holding the promise held its value: a job_registry
+   * leader kept ≈ 270 proposal replies (a thousand results each, ≈ 20 MB) alive that way, copied by
+   * every scavenge.
+   */
+  fulfil(value: unknown): void {
+    const resolve = this.resolveFn;
+    this.resolveFn = this.rejectFn = settledNoop;
+    resolve(value);
+  }
+
+  fail(err: Error): void {
+    const reject = this.rejectFn;
+    this.resolveFn = this.rejectFn = settledNoop;
+    reject(err);
+  }
 
   get ref(): Ref {
     return (this.refText ??= this.rt.formatRef(this.refSerial));
@@ -992,7 +1012,7 @@ export class Runtime {
     if (from instanceof CallSlot) {
       if (from.settled) return;
       this.settle(from);
-      from.resolve(value);
+      from.fulfil(value);
       return;
     }
     // A remote caller's. Whoever answers (the server or a worker it handed the
@@ -1032,7 +1052,7 @@ export class Runtime {
     if (slot.settled) return;
     this.settle(slot);
     if (slot.target === undefined && slot.node !== undefined && !(err instanceof NodeDown)) this.remotePort?.demonitor(slot.ref, slot.node);
-    slot.reject(err);
+    slot.fail(err);
   }
 
   private armDeadline(slot: CallSlot, timeoutMs: number): void {
@@ -1199,7 +1219,7 @@ export class Runtime {
     const slot = this.calls.get(refSerial);
     if (slot === undefined || slot.node !== node) return;
     this.settle(slot);
-    slot.resolve(value);
+    slot.fulfil(value);
   }
 
   /**
