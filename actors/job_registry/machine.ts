@@ -11,10 +11,10 @@
 // possibly stale reads, as Erlang processes read an ETS table another owns.
 import type { StateMachine } from '../raft/fsm.js';
 import type { LogEntry } from '../raft/types.js';
-import { checkCommand, checkQuery, registryLimits } from './schema.js';
+import { checkBatchedCommand, checkCommand, checkQuery, registryLimits } from './schema.js';
 import { CursorError, DEFAULT_MAX_CACHED_JOBS, DEFAULT_WRITE_BEHIND_JOBS, RegistryStore, type RegistryStoreOptions, decodeCursor } from './store.js';
 import { type Decision, type RegistryUnsafe, decide, decideSubmit } from './transitions.js';
-import type { BatchCommand, CommandResult, EntryResult, JobEvent, JobHead, RegistryCommand, JobStatus, PruneCommand, QueryResult, RegistryQuery, RegistryStats, SubmitCommand, JobId } from './types.js';
+import type { BatchCommand, BatchedCommand, CommandResult, EntryResult, JobEvent, JobHead, RegistryCommand, JobStatus, PruneCommand, QueryResult, RegistryQuery, RegistryStats, SubmitCommand, JobId } from './types.js';
 import { JOB_STATUSES, QUERY_LIMITS } from './types.js';
 
 /** A query the registry refuses: a bad shape or cursor. raft_fsm reports it to the caller as `query_failed`. */
@@ -112,32 +112,37 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
     const checked = checkCommand(entry.data);
     if (!checked.ok) return { type: 'rejected', reason: { code: 'invalid_command', field: checked.field, message: checked.message } };
     const c = checked.value;
-    if (c.c !== 'batch') return this.applyOne(c, entry.index);
+    if (c.c !== 'batch') return this.applyOne(c, entry.index, c.at);
     if (!this.resultWanted) {
-      for (const one of c.commands) {
-        const inner = checkCommand(one);
-        if (inner.ok && inner.value.c !== 'batch' && inner.value.c !== 'prune') this.applyOne(inner.value, entry.index);
-      }
+      for (let i = 0; i < c.commands.length; i++) this.applyBatched(c, i, entry.index);
       return null;
     }
     const results: CommandResult[] = [];
-    for (let i = 0; i < c.commands.length; i++) {
-      const inner = checkCommand(c.commands[i]);
-      if (!inner.ok) results.push(invalid(inner.field === '' ? `commands.${i}` : `commands.${i}.${inner.field}`, inner.message));
-      else if (inner.value.c === 'batch' || inner.value.c === 'prune') results.push(invalid(`commands.${i}.c`, `a batch holds job commands, not ${inner.value.c}`));
-      else results.push(this.applyOne(inner.value, entry.index));
-    }
+    for (let i = 0; i < c.commands.length; i++) results.push(this.applyBatched(c, i, entry.index));
     return { type: 'batch', results };
   }
 
-  private applyOne(c: Exclude<RegistryCommand, BatchCommand>, seq: number): CommandResult {
+  /** The i-th command of a batch, checked on its own (a bad one is rejected, naming its place) and applied at its time. */
+  private applyBatched(b: BatchCommand, i: number, seq: number): CommandResult {
+    const raw = b.commands[i] as unknown;
+    const tag = typeof raw === 'object' && raw !== null ? (raw as { c?: unknown }).c : undefined;
+    if (tag === 'batch' || tag === 'prune') return invalid(`commands.${i}.c`, `a batch holds job commands, not ${tag}`);
+    const inner = checkBatchedCommand(raw);
+    if (!inner.ok) return invalid(inner.field === '' ? `commands.${i}` : `commands.${i}.${inner.field}`, inner.message);
+    const at = inner.value.at ?? b.at;
+    if (at === undefined) return invalid(`commands.${i}.at`, 'a command in a batch without a time of its own needs the batch to have one');
+    return this.applyOne(inner.value, seq, at);
+  }
+
+  /** `at`: the command's time (its own, or its batch's). */
+  private applyOne(c: Exclude<RegistryCommand, BatchCommand> | BatchedCommand, seq: number, at: number): CommandResult {
     switch (c.c) {
       case 'submit':
-        return this.submit(c, seq);
+        return this.submit(c, seq, at);
       case 'prune':
         return this.prune(c, seq);
       default:
-        return this.commit(decide(this.store.head(c.id), c, this.unsafe), seq, c.at, null);
+        return this.commit(decide(this.store.head(c.id), c, this.unsafe, at), seq, at, null);
     }
   }
 
@@ -176,11 +181,11 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
 
   // ---- applying ----
 
-  private submit(c: SubmitCommand, index: number): CommandResult {
+  private submit(c: SubmitCommand | Extract<BatchedCommand, { c: 'submit' }>, index: number, at: number): CommandResult {
     const payload = JSON.stringify(c.payload ?? {});
     if (payload.length > registryLimits.maxPayloadChars) return invalid('payload', `larger than ${registryLimits.maxPayloadChars} JSON characters`);
     const existing = this.store.head(c.id) ?? (c.idempotencyKey === undefined ? null : this.store.headByKey(c.idempotencyKey));
-    return this.commit(decideSubmit(existing, c), index, c.at, payload);
+    return this.commit(decideSubmit(existing, c, at), index, at, payload);
   }
 
   /** Write a decision: the row, the event (seq = the entry's index) and the counters. */

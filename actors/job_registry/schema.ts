@@ -6,7 +6,7 @@
 // rejection naming the field, and changes nothing.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { RegistryCommand, RegistryQuery } from './types.js';
+import type { BatchedCommand, RegistryCommand, RegistryQuery } from './types.js';
 import { JOB_STATUSES, MAX_PRIORITY, MIN_PRIORITY } from './types.js';
 
 /** Bounds on what one command may carry. Payloads are bounded again by size in the store. */
@@ -41,44 +41,56 @@ const Worker = Text(1, L.maxWorkerChars);
 const Status = Type.Union(JOB_STATUSES.map((s) => Type.Literal(s)));
 const Priority = Type.Integer({ minimum: MIN_PRIORITY, maximum: MAX_PRIORITY });
 
-const SubmitT = Type.Object({
-  c: Type.Literal('submit'),
-  id: Id,
-  at: Time,
-  type: Text(1, L.maxTypeChars),
-  priority: Priority,
-  payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: L.maxRetries })),
-  timeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: L.maxTimeoutS })),
-  // A key outside 1..maxMetadataKeyChars matches no pattern property, so it is refused as unexpected.
-  metadata: Type.Optional(
-    Type.Record(Type.String({ pattern: `^[\\s\\S]{1,${L.maxMetadataKeyChars}}$` }), Type.String({ maxLength: L.maxMetadataValueChars }), {
-      maxProperties: L.maxMetadataEntries,
-      additionalProperties: false,
-    }),
-  ),
-  parentId: Type.Optional(Id),
-  idempotencyKey: Type.Optional(Text(1, L.maxKeyChars)),
-  runAt: Type.Optional(Time),
-});
+/** A submit's fields, with `at` as given (required in an entry of its own, optional inside a batch). */
+const submitT = <A extends TSchema>(at: A) =>
+  Type.Object({
+    c: Type.Literal('submit'),
+    id: Id,
+    at,
+    type: Text(1, L.maxTypeChars),
+    priority: Priority,
+    payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: L.maxRetries })),
+    timeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: L.maxTimeoutS })),
+    // A key outside 1..maxMetadataKeyChars matches no pattern property, so it is refused as unexpected.
+    metadata: Type.Optional(
+      Type.Record(Type.String({ pattern: `^[\\s\\S]{1,${L.maxMetadataKeyChars}}$` }), Type.String({ maxLength: L.maxMetadataValueChars }), {
+        maxProperties: L.maxMetadataEntries,
+        additionalProperties: false,
+      }),
+    ),
+    parentId: Type.Optional(Id),
+    idempotencyKey: Type.Optional(Text(1, L.maxKeyChars)),
+    runAt: Type.Optional(Time),
+  });
 
-const job = <C extends string, T extends Record<string, TSchema>>(c: C, fields: T) => Type.Object({ c: Type.Literal(c), id: Id, at: Time, ...fields });
+/** The job commands (all but prune and batch), with `at` as given. */
+const jobCommandsT = <A extends TSchema>(at: A) => {
+  const job = <C extends string, T extends Record<string, TSchema>>(c: C, fields: T) => Type.Object({ c: Type.Literal(c), id: Id, at, ...fields });
+  return [
+    submitT(at),
+    job('dispatch', { attempt: Attempt }),
+    job('redispatch', { attempt: Attempt }),
+    job('start', { attempt: Attempt, worker: Worker }),
+    job('progress', { attempt: Attempt, worker: Type.Optional(Worker), progress: Type.Number({ minimum: 0, maximum: 100 }) }),
+    job('complete', { attempt: Attempt, worker: Type.Optional(Worker), result: Type.Optional(Type.Unknown()) }),
+    job('fail', { attempt: Attempt, worker: Type.Optional(Worker), error: Text(0, L.maxErrorChars), timeout: Type.Optional(Type.Boolean()) }),
+    job('retry', { attempt: Attempt, runAt: Time }),
+    job('dead', { attempt: Attempt, reason: Type.Optional(Text(0, L.maxErrorChars)) }),
+    job('cancel', { attempt: Type.Optional(Attempt), reason: Type.Optional(Text(0, L.maxErrorChars)) }),
+  ] as const;
+};
 
 export const CommandT = Type.Union([
-  SubmitT,
-  job('dispatch', { attempt: Attempt }),
-  job('redispatch', { attempt: Attempt }),
-  job('start', { attempt: Attempt, worker: Worker }),
-  job('progress', { attempt: Attempt, worker: Type.Optional(Worker), progress: Type.Number({ minimum: 0, maximum: 100 }) }),
-  job('complete', { attempt: Attempt, worker: Type.Optional(Worker), result: Type.Optional(Type.Unknown()) }),
-  job('fail', { attempt: Attempt, worker: Type.Optional(Worker), error: Text(0, L.maxErrorChars), timeout: Type.Optional(Type.Boolean()) }),
-  job('retry', { attempt: Attempt, runAt: Time }),
-  job('dead', { attempt: Attempt, reason: Type.Optional(Text(0, L.maxErrorChars)) }),
-  job('cancel', { attempt: Type.Optional(Attempt), reason: Type.Optional(Text(0, L.maxErrorChars)) }),
+  ...jobCommandsT(Time),
   Type.Object({ c: Type.Literal('prune'), at: Time, before: Time, limit: Type.Integer({ minimum: 1, maximum: L.maxPruneLimit }) }),
-  // Each command inside is checked on its own when applied (a bad one is rejected, the others apply).
-  Type.Object({ c: Type.Literal('batch'), commands: Type.Array(Type.Unknown(), { minItems: 1, maxItems: L.maxCommandsPerEntry }) }),
+  // Each command inside is checked on its own when applied (checkBatchedCommand: a bad one is rejected, the others
+  // apply). `at` is the time of those that carry none (every one job_registry sends).
+  Type.Object({ c: Type.Literal('batch'), at: Type.Optional(Time), commands: Type.Array(Type.Unknown(), { minItems: 1, maxItems: L.maxCommandsPerEntry }) }),
 ]);
+
+/** A command inside a batch: a job command whose `at` may be left to the batch's. */
+export const BatchedCommandT = Type.Union([...jobCommandsT(Type.Optional(Time))]);
 
 const Limit = Type.Integer({ minimum: 1 });
 
@@ -144,5 +156,7 @@ export function taggedChecker<T>(union: { anyOf: TSchema[] }, tag: string): (x: 
 
 /** Validate a log entry's command. */
 export const checkCommand = taggedChecker<RegistryCommand>(CommandT, 'c');
+/** Validate a command inside a batch entry (or a batch request's, before job_registry proposes it). */
+export const checkBatchedCommand = taggedChecker<BatchedCommand>(BatchedCommandT, 'c');
 /** Validate a query. */
 export const checkQuery = taggedChecker<RegistryQuery>(QueryT, 'q');

@@ -28,8 +28,8 @@ import type { NodeId } from '../raft/types.js';
 import type { Dest, From, Name, Pid, ProcessContext, Ref, Rng, ServerBehaviour } from '../../runtime/index.js';
 import { NoProc, RuntimeError, createLogger, isDownMessage, noreply, ok, reply, stop } from '../../runtime/index.js';
 import type { RegistryHandle } from './handle.js';
-import { checkCommand, registryLimits, taggedChecker } from './schema.js';
-import type { BatchCommand, CommandResult, EntryResult, EventsPage, JobCommand, JobEvent, PruneCommand, QueryResult, RegistryCommand, RegistryQuery, SubmitCommand } from './types.js';
+import { checkBatchedCommand, checkCommand, registryLimits, taggedChecker } from './schema.js';
+import type { BatchCommand, BatchedCommand, CommandResult, EntryResult, EventsPage, JobCommand, JobEvent, PruneCommand, QueryResult, RegistryCommand, RegistryQuery, SubmitCommand } from './types.js';
 
 /** The name every node's job_registry is registered under. */
 export const JOB_REGISTRY: Name = 'job_registry';
@@ -310,38 +310,46 @@ export class RegistryServer {
     return null;
   }
 
-  /** Stamp, check and propose; a bad command is answered at once and proposes nothing. */
+  /**
+   * Check and propose; a bad command is answered at once and proposes nothing. The time is this node's clock,
+   * read once: a lone command carries it, a batch entry carries it once for all its commands (a time a client
+   * put in a command is dropped, never used).
+   */
   private async commands(inputs: readonly CommandInput[]): Promise<BatchReply> {
     const at = this.ctx.runtime.env.wall.epochMs();
     const out: (CommandReply | null)[] = [];
-    const good: RegistryCommand[] = [];
+    const good: BatchedCommand[] = [];
     const where: number[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i]!;
-      // Object.assign, not a spread: the schema's compiled check ran about 4× slower on the objects a spread builds.
-      const stamped = input.c === 'submit' && (input as { id?: unknown }).id === undefined ? Object.assign({}, input, { id: uuidFrom(this.ctx.runtime.env.rng, at), at }) : Object.assign({}, input, { at });
-      const checked = checkCommand(stamped);
-      if (checked.ok && checked.value.c === 'batch') {
+      const tag = typeof input === 'object' && input !== null ? (input as { c?: unknown }).c : undefined;
+      if (tag === 'batch') {
         out.push({ type: 'error', error: { code: 'bad_request', field: inputs.length === 1 ? 'c' : `commands.${i}.c`, message: 'send several commands as a batch request, not a batch command' } });
         continue;
       }
+      // Object.assign, not a spread, where a copy is needed: the schema's compiled check ran about 4× slower on the objects a spread builds.
+      let command: unknown = input;
+      if (tag === 'submit' && (input as { id?: unknown }).id === undefined) command = Object.assign({}, input, { id: uuidFrom(this.ctx.runtime.env.rng, at), at: undefined });
+      else if ((input as { at?: unknown }).at !== undefined) command = Object.assign({}, input, { at: undefined });
+      // A prune is not a batched command: checked with its time, as the entry of its own it will be.
+      const checked = tag === 'prune' ? checkCommand(Object.assign({}, command, { at })) : checkBatchedCommand(command);
       if (!checked.ok) {
         out.push({ type: 'error', error: { code: 'bad_request', field: inputs.length === 1 ? checked.field : checked.field === "" ? `commands.${i}` : `commands.${i}.${checked.field}`, message: checked.message } });
         continue;
       }
       out.push(null);
-      good.push(checked.value);
+      good.push(checked.value as BatchedCommand);
       where.push(i);
     }
     if (good.length === 1) {
-      const r = (await this.propose(good, 0))[0]!;
+      const r = (await this.propose([Object.assign({}, good[0], { at }) as RegistryCommand], 0))[0]!;
       // A single command is never a batch entry (callers' `batch` commands are refused above).
       out[where[0]!] = r.type === 'ok' && r.result.type === 'batch' ? { type: 'ok', index: r.index, result: r.result.results[0]! } : (r as CommandReply);
     } else if (good.length > 1) {
       // Several commands travel as batch entries: Raft's cost is per entry, not per command.
       const entries: RegistryCommand[] = [];
       for (let k = 0; k < good.length; k += this.commandsPerEntry) {
-        entries.push({ c: 'batch', commands: good.slice(k, k + this.commandsPerEntry) as (SubmitCommand | JobCommand)[] });
+        entries.push({ c: 'batch', at, commands: good.slice(k, k + this.commandsPerEntry) });
       }
       const replies = await this.propose(entries, 0);
       for (let e = 0; e < entries.length; e++) {
@@ -349,10 +357,10 @@ export class RegistryServer {
         const base = e * this.commandsPerEntry;
         const count = (entries[e] as BatchCommand).commands.length;
         for (let j = 0; j < count; j++) {
-          const at = where[base + j]!;
-          if (r.type !== 'ok') out[at] = r;
-          else if (r.result.type === 'batch') out[at] = { type: 'ok', index: r.index, result: r.result.results[j]! };
-          else out[at] = { type: 'ok', index: r.index, result: r.result };
+          const pos = where[base + j]!;
+          if (r.type !== 'ok') out[pos] = r;
+          else if (r.result.type === 'batch') out[pos] = { type: 'ok', index: r.index, result: r.result.results[j]! };
+          else out[pos] = { type: 'ok', index: r.index, result: r.result };
         }
       }
     }

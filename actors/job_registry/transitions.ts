@@ -9,7 +9,7 @@
 // re-dispatch, a router that stopped leading) is rejected and changes nothing,
 // and a terminal status is final, so no late or duplicated report can complete
 // a job twice or bring a cancelled one back.
-import type { CommandName, EventKind, Job, JobCommand, JobHead, JobId, JsonObject, Rejection, SubmitCommand } from './types.js';
+import type { BatchedCommand, CommandName, EventKind, Job, JobCommand, JobHead, JobId, JsonObject, Rejection, SubmitCommand } from './types.js';
 import { isTerminal } from './types.js';
 
 /** Test switches that break the registry on purpose, to prove the simulator's checkers catch it. Never set in production. */
@@ -32,8 +32,17 @@ export interface EventDraft {
 
 export const SUBMIT_DEFAULTS = Object.freeze({ maxRetries: 3, timeoutS: 300 });
 
-/** A submit: `existing` is the job the command's id or idempotency key already names, if any. */
-export function decideSubmit(existing: JobHead | null, c: SubmitCommand): Decision {
+/** A command's time: its own `at`, which a command outside a batch always has (a missing one is a bug here). */
+function timeOf(c: { readonly at?: number }): number {
+  if (c.at === undefined) throw new Error('job_registry: a command without a time');
+  return c.at;
+}
+
+/**
+ * A submit: `existing` is the job the command's id or idempotency key already names, if any. `at`: the
+ * command's time (a batched command takes its batch's).
+ */
+export function decideSubmit(existing: JobHead | null, c: SubmitCommand | Extract<BatchedCommand, { c: 'submit' }>, at: number = timeOf(c)): Decision {
   if (existing !== null) return { type: 'unchanged', job: existing };
   const job: Job = {
     id: c.id as JobId,
@@ -53,9 +62,9 @@ export function decideSubmit(existing: JobHead | null, c: SubmitCommand): Decisi
     idempotencyKey: c.idempotencyKey ?? null,
     metadata: c.metadata ?? {},
     parentId: c.parentId ?? null,
-    createdAt: c.at,
-    updatedAt: c.at,
-    runAt: c.runAt ?? c.at,
+    createdAt: at,
+    updatedAt: at,
+    runAt: c.runAt ?? at,
     dispatchedAt: null,
     startedAt: null,
     finishedAt: null,
@@ -75,13 +84,12 @@ function update(before: JobHead, job: JobHead, kind: EventKind, detail: JsonObje
   return { type: 'update', before, job, event: { kind, detail } };
 }
 
-/** Any command on an existing job. `job` is null when the id names none. */
-export function decide(job: JobHead | null, c: JobCommand, unsafe: RegistryUnsafe = {}): Decision {
+/** Any command on an existing job. `job` is null when the id names none. `at`: as for decideSubmit. */
+export function decide(job: JobHead | null, c: JobCommand | Exclude<BatchedCommand, { c: 'submit' }>, unsafe: RegistryUnsafe = {}, at: number = timeOf(c)): Decision {
   if (job === null) return { type: 'reject', reason: { code: 'not_found', id: c.id } };
   if (c.attempt !== undefined && c.attempt !== job.attempt && unsafe.skipAttemptCheck !== true) {
     return { type: 'reject', reason: { code: 'stale_attempt', attempt: c.attempt, current: job.attempt } };
   }
-  const at = c.at;
   switch (c.c) {
     case 'dispatch':
       if (job.status === 'pending') return update(job, { ...job, status: 'dispatched', dispatchedAt: at, updatedAt: at }, 'dispatched');

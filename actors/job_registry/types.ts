@@ -192,9 +192,21 @@ export type JobCommand = DispatchCommand | RedispatchCommand | StartCommand | Pr
  * may be rejected while the next applies). Raft's cost is per entry, so this is
  * how a burst of submits and reports reaches tens of thousands per second.
  */
+/**
+ * A command inside a batch entry: its time is the batch's `at`, unless it carries its own (batch entries logged
+ * before the sixth session did; job_registry now never sends one).
+ */
+export type BatchedCommand = SubmitCommand | JobCommand extends infer T ? (T extends unknown ? Omit<T, 'at'> & { readonly at?: number } : never) : never;
+
 export interface BatchCommand {
   readonly c: 'batch';
-  readonly commands: readonly (SubmitCommand | JobCommand)[];
+  /**
+   * When the batch was proposed: the time of each command in it that has none of its own. Once per entry,
+   * not once per command: a 13-digit time is a heap number, ≈ 4× dearer to serialise than the rest of a
+   * dispatch command, and every member serialises or parses each entry (docs/job-lifecycle.md, Batch entries).
+   */
+  readonly at?: number;
+  readonly commands: readonly BatchedCommand[];
 }
 
 export type RegistryCommand = SubmitCommand | JobCommand | PruneCommand | BatchCommand;

@@ -29,11 +29,12 @@ function batchCommand(entry: number): unknown {
   const ids = Array.from({ length: lifecyclesPerEntry }, (_, k) => `0190aaaa-bbbb-7ccc-8ddd-${String(entry * lifecyclesPerEntry + k).padStart(12, '0')}`);
   return {
     c: 'batch',
+    at,
     commands: [
-      ...ids.map((id) => ({ c: 'submit', id, type: 'email', priority: 10, payload: { to: 'user@example.com', template: 'welcome' }, at })),
-      ...ids.map((id) => ({ c: 'dispatch', id, attempt: 1, at })),
-      ...ids.map((id) => ({ c: 'start', id, attempt: 1, worker: 'bench-worker-1', at })),
-      ...ids.map((id) => ({ c: 'complete', id, attempt: 1, worker: 'bench-worker-1', result: { ok: true }, at })),
+      ...ids.map((id) => ({ c: 'submit', id, type: 'email', priority: 10, payload: { to: 'user@example.com', template: 'welcome' } })),
+      ...ids.map((id) => ({ c: 'dispatch', id, attempt: 1 })),
+      ...ids.map((id) => ({ c: 'start', id, attempt: 1, worker: 'bench-worker-1' })),
+      ...ids.map((id) => ({ c: 'complete', id, attempt: 1, worker: 'bench-worker-1', result: { ok: true } })),
     ],
   };
 }

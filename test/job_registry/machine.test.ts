@@ -857,6 +857,31 @@ describe('batches', () => {
 });
 
 describe('batch entries', () => {
+  it("a batch's time is that of every command in it without one of its own; a command's own time wins; neither is invalid", () => {
+    const r = new Registry();
+    const at = r.now;
+    const res = r.entry('command', {
+      c: 'batch',
+      at: at + 7,
+      commands: [
+        { c: 'submit', id: 'a', type: 'email', priority: 5 },
+        { c: 'submit', id: 'b', at: at + 3, type: 'email', priority: 5 },
+        { c: 'dispatch', id: 'a', attempt: 1 },
+      ],
+    });
+    expect(res).toMatchObject({ type: 'batch', results: [{ type: 'ok', created: true }, { type: 'ok', created: true }, { type: 'ok', status: 'dispatched' }] });
+    expect(r.get('a')).toMatchObject({ createdAt: at + 7, dispatchedAt: at + 7 });
+    expect(r.get('b')).toMatchObject({ createdAt: at + 3 });
+    const none = r.entry('command', { c: 'batch', commands: [{ c: 'submit', id: 'c', type: 'email', priority: 5 }, { c: 'submit', id: 'd', at, type: 'email', priority: 5 }] });
+    expect(none).toEqual({
+      type: 'batch',
+      results: [rejected('invalid_command', { field: 'commands.0.at', message: expect.any(String) }), { type: 'ok', id: 'd', status: 'pending', attempt: 1, changed: true, created: true }],
+    });
+    expect(r.get('c')).toBeNull();
+    // A lone command still needs its own.
+    expect(r.entry('command', { c: 'submit', id: 'e', type: 'email', priority: 5 })).toEqual(rejected('invalid_command', { field: 'at', message: expect.any(String) }));
+  });
+
   it('applies each command of a batch entry in order, on its own: one result per command, a rejection does not stop the rest', () => {
     const r = new Registry();
     const at = r.now;
@@ -972,19 +997,25 @@ describe('determinism', () => {
     ),
   });
 
-  /** Every command of an entry gets the entry's time (a batch's commands too). */
-  const stamp = (data: Extra, at: number): Extra => (data.c === 'batch' ? { ...data, commands: (data.commands as Extra[]).map((c) => ({ ...c, at })) } : { ...data, at });
+  /**
+   * Every command of an entry gets the entry's time: a batch's commands each their own (as batch entries were
+   * logged before the sixth session) or, with `once`, the batch carries it for all of them (as job_registry
+   * proposes them now).
+   */
+  const stamp = (data: Extra, at: number, once: boolean): Extra =>
+    data.c !== 'batch' ? { ...data, at } : once ? { ...data, at, commands: data.commands } : { ...data, commands: (data.commands as Extra[]).map((c) => ({ ...c, at })) };
 
   it('machines that apply the same entries hold the same jobs, events and statistics, however batched, in memory or in a file, with or without a snapshot on the way', () => {
     fc.assert(
       fc.property(fc.array(entryArb, { minLength: 1, maxLength: 120 }), fc.nat(), fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1 }), (plan, cut, groups) => {
         let at = T0;
-        const log: LogEntry[] = plan.map((p, i) => {
-          at += p.dt;
-          // Through JSON, as a log entry travels: undefined keys go, -0 becomes 0.
-          const data = p.kind === 'command' ? (JSON.parse(JSON.stringify(stamp(p.data, at))) as unknown) : null;
-          return { term: 1, index: i + 1, kind: p.kind, data };
-        });
+        const times = plan.map((p) => (at += p.dt));
+        // Through JSON, as a log entry travels: undefined keys go, -0 becomes 0.
+        const logOf = (once: (i: number) => boolean): LogEntry[] =>
+          plan.map((p, i) => ({ term: 1, index: i + 1, kind: p.kind, data: p.kind === 'command' ? (JSON.parse(JSON.stringify(stamp(p.data, times[i]!, once(i)))) as unknown) : null }));
+        const log = logOf((i) => i % 2 === 0);
+        // The same commands with every batch's time the other way round (once for all, or on each command).
+        const flipped = logOf((i) => i % 2 === 1);
         const one = new Registry();
         const two = new Registry();
         const three = new Registry();
@@ -993,10 +1024,12 @@ describe('determinism', () => {
         const five = new Registry(machine({ writeBehindJobs: 0 }));
         // As a follower applies: nobody reads the results, so none are built; the state must be the same.
         const six = new Registry();
+        const seven = new Registry();
         const results1 = log.map((e, i) => {
           const r = one.m.apply(e);
           expect(five.m.apply(e)).toEqual(r);
           expect(six.m.apply(e, false)).toBeNull();
+          expect(seven.m.apply(flipped[i]!)).toEqual(r);
           if (i % 7 === 0) {
             for (const id of ids) expect(one.m.query({ q: 'get', id })).toEqual(five.m.query({ q: 'get', id }));
             for (const key of ['k1', 'k2']) expect(one.m.query({ q: 'byKey', key })).toEqual(five.m.query({ q: 'byKey', key }));
@@ -1026,9 +1059,10 @@ describe('determinism', () => {
         for (const e of log.slice(split)) restored.m.apply(e);
         expect(results2).toEqual(results1);
         expect(results4).toEqual(results1);
-        for (const r of [one, two, four, five, six, restored]) r.now = at;
+        for (const r of [one, two, four, five, six, seven, restored]) r.now = at;
         const view = one.view();
         expect(six.view()).toEqual(view);
+        expect(seven.view()).toEqual(view);
         expect(two.view()).toEqual(view);
         expect(five.view()).toEqual(view);
         expect(four.view()).toEqual(view);

@@ -260,6 +260,23 @@ describe('job_registry: proposing through any node', () => {
     expect(job).toMatchObject({ status: 'completed', attempt: 2, worker: 'w-new', result: { sum: 6 } });
   });
 
+  it("a batch goes as one entry timed once by the node's clock; a time a client put in a command is dropped", async () => {
+    const { rc, leader } = await started('batch-time');
+    const batch = await rc.call<BatchReply>(leader, {
+      type: 'batch',
+      commands: [
+        { c: 'submit', id: 't-1', type: 'calc', priority: 5, at: 1 },
+        { c: 'dispatch', id: 't-1', attempt: 1, at: 2 },
+      ],
+    });
+    if (batch.type !== 'ok' || batch.replies[0]!.type !== 'ok') throw new Error(JSON.stringify(batch));
+    const index = batch.replies[0]!.index;
+    await rc.applied(index);
+    const job = await rc.local<Job>(leader, { q: 'get', id: 't-1' });
+    expect(job.createdAt).toBeGreaterThan(1_000_000_000_000);
+    expect(job.dispatchedAt).toBe(job.createdAt);
+  });
+
   it('a malformed request or command is refused with the field named, and the registry keeps serving', async () => {
     const { rc, followers } = await started('bad');
     const n = followers[0]!;
