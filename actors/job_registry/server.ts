@@ -122,7 +122,7 @@ type ForwardOp = { readonly k: 'propose'; readonly commands: readonly RegistryCo
 type Forward = { readonly type: 'forward'; readonly hops: number; readonly op: ForwardOp };
 
 // ---------------------------------------------------------------------------
-// Boundary: request shapes (the commands inside are checked by the machine's schema once stamped)
+// Boundary: request shapes (the commands inside are checked by the machine's schema: checkBatchedCommand)
 
 export const registryServerLimits = Object.freeze({ maxBatch: 10_000, maxHops: 2, maxWindow: 64 });
 
@@ -322,7 +322,8 @@ export class RegistryServer {
     const where: number[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i]!;
-      const tag = typeof input === 'object' && input !== null ? (input as { c?: unknown }).c : undefined;
+      // An object with a string `c`: RequestT checked that much.
+      const tag: string = input.c;
       if (tag === 'batch') {
         out.push({ type: 'error', error: { code: 'bad_request', field: inputs.length === 1 ? 'c' : `commands.${i}.c`, message: 'send several commands as a batch request, not a batch command' } });
         continue;
