@@ -11,7 +11,7 @@
 // machine applies a batch entry whole, so a job named twice in one entry is
 // seen only before and after the pair (the workload never does that).
 import { RegistryMachine } from '../actors/job_registry/machine.js';
-import { checkCommand } from '../actors/job_registry/schema.js';
+import { checkBatchedCommand, checkCommand } from '../actors/job_registry/schema.js';
 import type { RegistryUnsafe } from '../actors/job_registry/transitions.js';
 import type { CommandResult, EntryResult, EventsPage, Job, JobCommand, JobEvent, ListPage, PruneCommand, RegistryStats, SubmitCommand } from '../actors/job_registry/types.js';
 import type { LogEntry } from '../actors/raft/types.js';
@@ -24,10 +24,21 @@ const DUMP_EVENTS_PAGE = 10_000;
 
 type SingleCommand = SubmitCommand | JobCommand | PruneCommand;
 
-/** A batch entry's command as the machine checks it (an invalid one, or a nested batch, is rejected on its own). */
-function single(raw: unknown): SingleCommand | null {
-  const checked = checkCommand(raw);
-  return checked.ok && checked.value.c !== 'batch' ? checked.value : null;
+/**
+ * A batch entry's command as the machine checks it (an invalid one, or a nested batch, is rejected on its own),
+ * with the time it is applied at: its own, or the batch's (`batchAt`).
+ */
+function single(raw: unknown, batchAt: number | undefined): SingleCommand | null {
+  const tag = typeof raw === 'object' && raw !== null ? (raw as { c?: unknown }).c : undefined;
+  if (tag === 'batch') return null;
+  if (tag === 'prune') {
+    const checked = checkCommand(raw);
+    return checked.ok && checked.value.c === 'prune' ? checked.value : null;
+  }
+  const checked = checkBatchedCommand(raw);
+  if (!checked.ok) return null;
+  const at = checked.value.at ?? batchAt;
+  return at === undefined ? null : ({ ...checked.value, at } as SingleCommand);
 }
 
 /** FNV-1a, twice with different offsets: a 64-bit fingerprint of a canonical string. */
@@ -100,7 +111,8 @@ export class RegistryNodeMachine implements SimMachine {
         }
         const checked = checkCommand(entry.data);
         const batch = checked.ok && checked.value.c === 'batch';
-        const commands: (SingleCommand | null)[] = !checked.ok ? [null] : checked.value.c === 'batch' ? checked.value.commands.map(single) : [checked.value];
+        const v = checked.ok ? checked.value : null;
+        const commands: (SingleCommand | null)[] = v === null ? [null] : v.c === 'batch' ? v.commands.map((raw) => single(raw, v.at)) : [v];
         const befores = commands.map((c) => (c === null ? null : this.named(c)));
         const result = this.m.apply(entry);
         const flat: readonly (CommandResult | null)[] = result === null ? [null] : result.type === 'batch' ? result.results : commands.map(() => result);

@@ -200,9 +200,15 @@ export class RegistryWorkload implements Workload<JobOp, RegistryNodeMachine> {
     this.send(actor, node, command.c, 'id' in command ? command.id : '', { type: 'propose', command }, then);
   }
 
-  /** One entry for `commands`: the command itself, or a batch entry of them. */
+  /**
+   * One entry for `commands`: the command itself, or a batch entry of them, which carries their time once (as
+   * job_registry proposes them) when they share one, as commands made together do.
+   */
   private entry(commands: readonly (SubmitCommand | JobCommand)[]): RegistryCommand {
-    return commands.length === 1 ? commands[0]! : { c: 'batch', commands };
+    if (commands.length === 1) return commands[0]!;
+    const at = commands[0]!.at;
+    if (!commands.every((c) => c.at === at)) return { c: 'batch', commands };
+    return { c: 'batch', at, commands: commands.map(({ at: _, ...rest }) => rest) };
   }
 
   private read(actor: string, node: number, query: RegistryQuery, key: string, then: (reply: Reply | null) => void, local = false): void {
