@@ -11,7 +11,7 @@
 // machine applies a batch entry whole, so a job named twice in one entry is
 // seen only before and after the pair (the workload never does that).
 import { RegistryMachine } from '../actors/job_registry/machine.js';
-import { checkBatchedCommand, checkCommand } from '../actors/job_registry/schema.js';
+import { checkCommand, checkInBatch } from '../actors/job_registry/schema.js';
 import type { RegistryUnsafe } from '../actors/job_registry/transitions.js';
 import type { CommandResult, EntryResult, EventsPage, Job, JobCommand, JobEvent, ListPage, PruneCommand, RegistryStats, SubmitCommand } from '../actors/job_registry/types.js';
 import type { LogEntry } from '../actors/raft/types.js';
@@ -29,16 +29,8 @@ type SingleCommand = SubmitCommand | JobCommand | PruneCommand;
  * with the time it is applied at: its own, or the batch's (`batchAt`).
  */
 function single(raw: unknown, batchAt: number | undefined): SingleCommand | null {
-  const tag = typeof raw === 'object' && raw !== null ? (raw as { c?: unknown }).c : undefined;
-  if (tag === 'batch') return null;
-  if (tag === 'prune') {
-    const checked = checkCommand(raw);
-    return checked.ok && checked.value.c === 'prune' ? checked.value : null;
-  }
-  const checked = checkBatchedCommand(raw);
-  if (!checked.ok) return null;
-  const at = checked.value.at ?? batchAt;
-  return at === undefined ? null : ({ ...checked.value, at } as SingleCommand);
+  const checked = checkInBatch(raw, batchAt);
+  return checked.ok ? ({ ...checked.value.command, at: checked.value.at } as SingleCommand) : null;
 }
 
 /** FNV-1a, twice with different offsets: a 64-bit fingerprint of a canonical string. */

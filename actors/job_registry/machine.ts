@@ -11,7 +11,7 @@
 // possibly stale reads, as Erlang processes read an ETS table another owns.
 import type { StateMachine } from '../raft/fsm.js';
 import type { LogEntry } from '../raft/types.js';
-import { checkBatchedCommand, checkCommand, checkQuery, registryLimits } from './schema.js';
+import { checkCommand, checkInBatch, checkQuery, registryLimits } from './schema.js';
 import { CursorError, DEFAULT_MAX_CACHED_JOBS, DEFAULT_WRITE_BEHIND_JOBS, RegistryStore, type RegistryStoreOptions, decodeCursor } from './store.js';
 import { type Decision, type RegistryUnsafe, decide, decideSubmit } from './transitions.js';
 import type { BatchCommand, BatchedCommand, CommandResult, EntryResult, JobEvent, JobHead, RegistryCommand, JobStatus, PruneCommand, QueryResult, RegistryQuery, RegistryStats, SubmitCommand, JobId } from './types.js';
@@ -124,14 +124,9 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
 
   /** The i-th command of a batch, checked on its own (a bad one is rejected, naming its place) and applied at its time. */
   private applyBatched(b: BatchCommand, i: number, seq: number): CommandResult {
-    const raw = b.commands[i] as unknown;
-    const tag = typeof raw === 'object' && raw !== null ? (raw as { c?: unknown }).c : undefined;
-    if (tag === 'batch' || tag === 'prune') return invalid(`commands.${i}.c`, `a batch holds job commands, not ${tag}`);
-    const inner = checkBatchedCommand(raw);
+    const inner = checkInBatch(b.commands[i], b.at);
     if (!inner.ok) return invalid(inner.field === '' ? `commands.${i}` : `commands.${i}.${inner.field}`, inner.message);
-    const at = inner.value.at ?? b.at;
-    if (at === undefined) return invalid(`commands.${i}.at`, 'a command in a batch without a time of its own needs the batch to have one');
-    return this.applyOne(inner.value, seq, at);
+    return this.applyOne(inner.value.command, seq, inner.value.at);
   }
 
   /** `at`: the command's time (its own, or its batch's). */

@@ -158,5 +158,20 @@ export function taggedChecker<T>(union: { anyOf: TSchema[] }, tag: string): (x: 
 export const checkCommand = taggedChecker<RegistryCommand>(CommandT, 'c');
 /** Validate a command inside a batch entry (or a batch request's, before job_registry proposes it). */
 export const checkBatchedCommand = taggedChecker<BatchedCommand>(BatchedCommandT, 'c');
+
+/**
+ * A batch entry's command as the machine takes it: a job command (a nested batch or a prune is refused, naming
+ * `c`), checked on its own, with the time it applies at: its own, else the batch's (`batchAt`; neither is
+ * refused, naming `at`). Fields are relative to the command.
+ */
+export function checkInBatch(raw: unknown, batchAt: number | undefined): Checked<{ readonly command: BatchedCommand; readonly at: number }> {
+  const tag = typeof raw === 'object' && raw !== null ? (raw as { c?: unknown }).c : undefined;
+  if (tag === 'batch' || tag === 'prune') return { ok: false, field: 'c', message: `a batch holds job commands, not ${tag}` };
+  const checked = checkBatchedCommand(raw);
+  if (!checked.ok) return checked;
+  const at = checked.value.at ?? batchAt;
+  if (at === undefined) return { ok: false, field: 'at', message: 'a command in a batch without a time of its own needs the batch to have one' };
+  return { ok: true, value: { command: checked.value, at } };
+}
 /** Validate a query. */
 export const checkQuery = taggedChecker<RegistryQuery>(QueryT, 'q');
