@@ -6,7 +6,6 @@
 import { RegistryMachine } from './machine.js';
 import type { RegistryUnsafe } from './transitions.js';
 import type { RegistryStoreOptions } from './store.js';
-import type { JobEvent } from './types.js';
 
 export interface RegistryHandleOptions {
   readonly unsafe?: RegistryUnsafe;
@@ -20,14 +19,14 @@ export interface RegistryHandleOptions {
 
 export class RegistryHandle {
   private current: RegistryMachine | null = null;
-  private listener: ((events: readonly JobEvent[]) => void) | null = null;
+  private listener: (() => void) | null = null;
 
   constructor(private readonly opts: RegistryHandleOptions = {}) {}
 
   /** raft_fsm's `stateMachine` argument: a fresh, empty machine (the previous one is closed). */
   readonly stateMachine = (): RegistryMachine => {
     this.current?.close();
-    this.current = new RegistryMachine({ unsafe: this.opts.unsafe, store: this.opts.store, onEvents: (events) => this.listener?.(events) });
+    this.current = new RegistryMachine({ unsafe: this.opts.unsafe, store: this.opts.store, onApplied: () => this.listener?.() });
     return this.current;
   };
 
@@ -36,8 +35,11 @@ export class RegistryHandle {
     return this.current;
   }
 
-  /** Be told of every applied event (called inside raft_fsm's process: send a message, do not work here). */
-  listen(fn: ((events: readonly JobEvent[]) => void) | null): void {
+  /**
+   * Be told when events were applied (called inside raft_fsm's process: send a message, do not work here; the
+   * events themselves are read from the machine's feed).
+   */
+  listen(fn: (() => void) | null): void {
     this.listener = fn;
   }
 

@@ -32,6 +32,12 @@ export class RegistryQueryError extends Error {
 export interface RegistryMachineOptions {
   /** Told of every event once it is applied (at the end of its batch, when the fsm batches). */
   readonly onEvents?: (events: readonly JobEvent[]) => void;
+  /**
+   * Told, without them, that events were applied (once a batch, or an entry applied on its own, is committed).
+   * For a reader that reads the feed from the store anyway (the job_registry process): without onEvents, the
+   * machine builds no event objects at all, only the rows.
+   */
+  readonly onApplied?: () => void;
   readonly unsafe?: RegistryUnsafe;
   /** Jobs whose SQLite writes may wait in memory across batches (store.ts, DEFAULT_WRITE_BEHIND_JOBS); 0: write every batch. */
   readonly writeBehindJobs?: number;
@@ -74,6 +80,11 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
   private counters = zeroCounters();
   private readonly unsafe: RegistryUnsafe;
   private readonly onEvents: ((events: readonly JobEvent[]) => void) | null;
+  private readonly onApplied: (() => void) | null;
+  /** Inside batch(): its applies are told of once, at its end. */
+  private inBatch = false;
+  /** Events were made since the last telling. */
+  private madeEvents = false;
   /** Events applied in the current batch, told to onEvents once it is committed. */
   private batched: JobEvent[] | null = null;
   /** The next event's place within the entry being applied. */
@@ -85,6 +96,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
     this.store = new RegistryStore({ ...opts.store, maxCachedJobs: DEFAULT_MAX_CACHED_JOBS, writeBehindJobs: opts.writeBehindJobs ?? DEFAULT_WRITE_BEHIND_JOBS });
     this.unsafe = opts.unsafe ?? {};
     this.onEvents = opts.onEvents ?? null;
+    this.onApplied = opts.onApplied ?? null;
   }
 
   get appliedIndex(): number {
@@ -102,6 +114,7 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
     // Inside batch() this joins its transaction; on its own, the entry is one.
     this.resultWanted = resultWanted;
     const result = this.store.transaction(() => this.applyEntry(entry));
+    if (!this.inBatch) this.tellApplied();
     return resultWanted ? result : null;
   }
 
@@ -143,14 +156,23 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
 
   batch(applyAll: () => void): void {
     const events: JobEvent[] = [];
-    this.batched = events;
+    this.batched = this.onEvents === null ? null : events;
+    this.inBatch = true;
     try {
       this.store.transaction(applyAll);
     } finally {
       this.batched = null;
+      this.inBatch = false;
     }
     // Only a committed batch is told (a throw above crashes the owner, which rebuilds from the log).
     if (events.length > 0 && this.onEvents !== null) this.onEvents(events);
+    this.tellApplied();
+  }
+
+  private tellApplied(): void {
+    if (!this.madeEvents) return;
+    this.madeEvents = false;
+    this.onApplied?.();
   }
 
   query(raw: unknown): QueryResult {
@@ -257,10 +279,13 @@ export class RegistryMachine implements StateMachine<EntryResult | null, unknown
    * property-lookup miss every time).
    */
   private emit(seq: number, at: number, kind: JobEvent['kind'], jobId: JobEvent['jobId'], status: JobEvent['status'], attempt: number | null, worker: string | null, detail: JobEvent['detail']): void {
-    const e: JobEvent = { seq, n: this.eventN++, at, kind, jobId, status, attempt, worker, detail };
-    this.store.event(e);
+    const n = this.eventN++;
+    this.store.addEvent(seq, n, at, kind, jobId, status, attempt, worker, detail);
+    this.madeEvents = true;
+    if (this.onEvents === null) return;
+    const e: JobEvent = { seq, n, at, kind, jobId, status, attempt, worker, detail };
     if (this.batched !== null) this.batched.push(e);
-    else this.onEvents?.([e]);
+    else this.onEvents([e]);
   }
 
   // ---- reading ----

@@ -904,24 +904,29 @@ export class RegistryStore {
 
   /** Events come in feed order (seq, then n), the machine's only way to write them. */
   event(e: JobEvent): void {
-    const t: EventTuple = [e.seq, e.at, kindCode(e.kind), e.jobId, e.status === null ? null : statusCode(e.status), e.attempt, e.worker, e.detail];
-    if (e.seq <= this.writtenSeq) {
+    this.addEvent(e.seq, e.n, e.at, e.kind, e.jobId, e.status, e.attempt, e.worker, e.detail);
+  }
+
+  /** event() from its fields: the machine's way, which builds no JobEvent unless someone wants one. */
+  addEvent(seq: number, n: number, at: number, kind: JobEvent['kind'], jobId: JobEvent['jobId'], status: JobEvent['status'], attempt: number | null, worker: string | null, detail: JobEvent['detail']): void {
+    const t: EventTuple = [seq, at, kindCode(kind), jobId, status === null ? null : statusCode(status), attempt, worker, detail];
+    if (seq <= this.writtenSeq) {
       // Only after a flush in the middle of an entry (none of today's callers does that).
       this.extendLastPiece(t);
       return;
     }
     let p = this.piece;
-    if (p !== null && p.last !== e.seq && p.events.length >= EVENTS_PER_PIECE) {
+    if (p !== null && p.last !== seq && p.events.length >= EVENTS_PER_PIECE) {
       this.closePiece(p);
       p = null;
     }
     if (p === null) {
-      p = { k: e.seq * EVENT_KEY_N + e.n, last: e.seq, at: e.at, events: [] };
+      p = { k: seq * EVENT_KEY_N + n, last: seq, at, events: [] };
       this.piece = p;
     }
     p.events.push(t);
-    p.last = e.seq;
-    if (e.at > p.at) p.at = e.at;
+    p.last = seq;
+    if (at > p.at) p.at = at;
     if (!this.inTransaction) this.flushEvents();
   }
 

@@ -856,6 +856,39 @@ describe('batches', () => {
   });
 });
 
+describe('telling readers', () => {
+  it('onApplied is told once a committed batch (or a lone entry) made events, and builds no events for it; onEvents gets them', () => {
+    let applied = 0;
+    const told: JobEvent[][] = [];
+    const quiet = machine({ onApplied: () => applied++ });
+    const loud = machine({ onApplied: () => applied++, onEvents: (evs) => told.push([...evs]) });
+    const entry = (index: number, data: unknown): LogEntry => ({ term: 1, index, kind: 'command', data });
+    const sub = (id: string) => ({ c: 'submit', id, at: T0, type: 'email', priority: 5 });
+    quiet.batch(() => {
+      quiet.apply(entry(1, sub('a')));
+      quiet.apply(entry(2, sub('b')));
+    });
+    expect(applied).toBe(1);
+    quiet.batch(() => quiet.apply(entry(3, { c: 'dispatch', id: 'nope', at: T0, attempt: 1 }))); // rejected: no event
+    expect(applied).toBe(1);
+    quiet.apply(entry(4, sub('c')));
+    expect(applied).toBe(2);
+    loud.batch(() => {
+      loud.apply(entry(1, sub('a')));
+      loud.apply(entry(2, sub('b')));
+    });
+    expect(applied).toBe(3);
+    expect(told.map((evs) => evs.map((e) => [e.seq, e.kind, e.jobId]))).toEqual([
+      [
+        [1, 'submitted', 'a'],
+        [2, 'submitted', 'b'],
+      ],
+    ]);
+    // Both wrote the same feed.
+    expect(quiet.query({ q: 'events', after: 0 })).toMatchObject({ type: 'events', events: [{ jobId: 'a' }, { jobId: 'b' }, { jobId: 'c' }] });
+  });
+});
+
 describe('batch entries', () => {
   it("a batch's time is that of every command in it without one of its own; a command's own time wins; neither is invalid", () => {
     const r = new Registry();
