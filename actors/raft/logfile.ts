@@ -51,9 +51,11 @@ import {
   fsyncDir,
   initialHardState,
   isEntryKind,
+  isHardState,
   isNonNegInt,
+  isVoterList,
 } from './storage.js';
-import type { EntryKind, HardState, Index, LogEntry, NodeId, Persisted, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
+import type { EntryKind, HardState, Index, LogEntry, Persisted, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
 
 const MAGIC = 'DQRLOG';
 const FORMAT_VERSION = 1;
@@ -156,6 +158,22 @@ function parseEntry(text: string): LogRow | null {
   return { index, term, kind: text.slice(b + 1, c), data: text.slice(c + 1) };
 }
 
+/** An entry's index, term and kind fit in this (two safe integers, a kind, three spaces). */
+const ENTRY_HEAD_BYTES = 64;
+
+/**
+ * What opening needs of a record's body (after its type byte), decoded: an entry's head (not its data, often
+ * 100+ KB), a hard state whole, a snapshot's meta line (not its data, possibly hundreds of MB).
+ */
+function headText(type: number, body: Buffer): string {
+  if (type === ENTRY) return body.toString('utf8', 1, Math.min(body.length, 1 + ENTRY_HEAD_BYTES));
+  if (type === SNAPSHOT) {
+    const nl = body.indexOf(0x0a, 1);
+    return body.toString('utf8', 1, nl < 0 ? 1 : nl);
+  }
+  return body.toString('utf8', 1);
+}
+
 /** JSON.parse, or undefined for text that is not JSON. */
 function jsonOf(text: string): unknown {
   try {
@@ -166,16 +184,14 @@ function jsonOf(text: string): unknown {
 }
 
 function parseHardState(text: string): HardState | null {
-  const hs = jsonOf(text) as { term?: unknown; vote?: unknown; commit?: unknown } | null;
-  if (hs === null || typeof hs !== 'object' || !isNonNegInt(hs.term) || !isNonNegInt(hs.commit) || !(hs.vote === null || typeof hs.vote === 'string')) return null;
-  return { term: hs.term, vote: hs.vote as NodeId | null, commit: hs.commit };
+  const hs = jsonOf(text);
+  return isHardState(hs) ? { term: hs.term, vote: hs.vote, commit: hs.commit } : null;
 }
 
 function parseSnapshotMeta(text: string): SnapshotMeta | null {
   const m = jsonOf(text) as { index?: unknown; term?: unknown; voters?: unknown } | null;
-  if (m === null || typeof m !== 'object' || !isNonNegInt(m.index) || !isNonNegInt(m.term)) return null;
-  if (!Array.isArray(m.voters) || !m.voters.every((x) => typeof x === 'string')) return null;
-  return { index: m.index, term: m.term, voters: m.voters as NodeId[] };
+  if (m === null || typeof m !== 'object' || !isNonNegInt(m.index) || !isNonNegInt(m.term) || !isVoterList(m.voters)) return null;
+  return { index: m.index, term: m.term, voters: m.voters };
 }
 
 export class LogFileStorage implements RaftStorage {
@@ -455,7 +471,8 @@ export class LogFileStorage implements RaftStorage {
         torn = `the record at ${at} fails its check`;
         break;
       }
-      pending.push({ type: body[0]! & ~END, text: body.toString('utf8', 1), at: at + RECORD_HEAD_BYTES + 1, bytes: bytes - 1 });
+      const type = body[0]! & ~END;
+      pending.push({ type, text: headText(type, body), at: at + RECORD_HEAD_BYTES + 1, bytes: bytes - 1 });
       at += RECORD_HEAD_BYTES + bytes;
       if ((body[0]! & END) !== 0) {
         for (const r of pending) this.take(r, writeAt === HEADER_BYTES && r === pending[0]);
@@ -489,7 +506,7 @@ export class LogFileStorage implements RaftStorage {
       if (hs === null) throw new RaftStorageError('corrupt_state', `${this.path}: the hard state record at ${r.at}`);
       this.hardState = hs;
     } else if (r.type === SNAPSHOT && first) {
-      const meta = parseSnapshotMeta(r.text.slice(0, Math.max(0, r.text.indexOf('\n'))));
+      const meta = parseSnapshotMeta(r.text);
       if (meta === null) throw new RaftStorageError('corrupt_state', `${this.path}: the snapshot record`);
       this.snapshot = { meta, at: r.at, bytes: r.bytes };
     } else {

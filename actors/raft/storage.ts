@@ -126,16 +126,23 @@ export function checkAppend(batch: readonly StoredEntry[], log: LogView): number
   return first.index;
 }
 
+/** A term, a vote (a node id or null) and a commit index, as every engine stores and reads them back. */
+export function isHardState(x: unknown): x is HardState {
+  if (typeof x !== 'object' || x === null) return false;
+  const hs = x as { term?: unknown; vote?: unknown; commit?: unknown };
+  return isNonNegInt(hs.term) && isNonNegInt(hs.commit) && (hs.vote === null || typeof hs.vote === 'string');
+}
+
+/** A snapshot's voter set as stored: a list of node ids. */
+export const isVoterList = (x: unknown): x is NodeId[] => Array.isArray(x) && x.every((v) => typeof v === 'string');
+
 export function checkHardState(hs: HardState): void {
-  if (!isNonNegInt(hs.term) || !isNonNegInt(hs.commit) || !(hs.vote === null || typeof hs.vote === 'string')) {
-    throw new RaftStorageError('invalid_hard_state', JSON.stringify(hs));
-  }
+  if (!isHardState(hs)) throw new RaftStorageError('invalid_hard_state', JSON.stringify(hs));
 }
 
 export function checkSnapshot(s: Snapshot, storedIndex: number): void {
   const m = s.meta;
-  const votersOk = Array.isArray(m.voters) && m.voters.every((v) => typeof v === 'string');
-  if (!isNonNegInt(m.index) || m.index < 1 || !isNonNegInt(m.term) || !votersOk || typeof s.data !== 'string') {
+  if (!isNonNegInt(m.index) || m.index < 1 || !isNonNegInt(m.term) || !isVoterList(m.voters) || typeof s.data !== 'string') {
     throw new RaftStorageError('invalid_snapshot', `index ${String(m.index)}, term ${String(m.term)}`);
   }
   if (m.index < storedIndex) {
@@ -236,10 +243,8 @@ function decodeVoters(text: string): NodeId[] {
   } catch {
     throw new RaftStorageError('corrupt_state', 'snapshot voters are not JSON');
   }
-  if (!Array.isArray(v) || !v.every((x): x is string => typeof x === 'string')) {
-    throw new RaftStorageError('corrupt_state', 'snapshot voters are not a list of node ids');
-  }
-  return v as NodeId[];
+  if (!isVoterList(v)) throw new RaftStorageError('corrupt_state', 'snapshot voters are not a list of node ids');
+  return v;
 }
 
 // ---------------------------------------------------------------------------
@@ -383,8 +388,7 @@ export class SqliteStorage implements RaftStorage {
       }
       let hardState: HardState = { ...initialHardState };
       if (hsRow !== undefined) {
-        const voteOk = hsRow.vote === null || typeof hsRow.vote === 'string';
-        if (!isNonNegInt(hsRow.term) || !isNonNegInt(hsRow.commit) || !voteOk) throw new RaftStorageError('corrupt_state', 'hard state');
+        if (!isHardState(hsRow)) throw new RaftStorageError('corrupt_state', 'hard state');
         hardState = { term: hsRow.term, vote: hsRow.vote === null ? null : (hsRow.vote as NodeId), commit: hsRow.commit };
       }
       return { hardState, snapshot, entries: decodeLog(this.selLog.all(), snapshot?.meta ?? null) };

@@ -34,6 +34,16 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'dq-raft-storage-'));
 }
 
+/** A fresh directory for each test of the enclosing describe (handed to `use`), removed after it. */
+function tempDirEachTest(use: (dir: string) => void): void {
+  let dir = '';
+  beforeEach(() => {
+    dir = tempDir();
+    use(dir);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+}
+
 /** A log file's records (type byte and text), as logfile.ts lays them out. */
 interface LogRecord {
   type: number;
@@ -419,13 +429,8 @@ const engines = [
 ] as const;
 
 describe.each(engines)('$engine engine: crashes', ({ engine, file: fileName, open }) => {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let dir = '';
+  tempDirEachTest((d) => (dir = d));
 
   /** Reopens `file` and checks it holds exactly the acknowledged batches, plus at most the one in flight. */
   function checkAfterCrash(file: string, acked: readonly number[], batchSize: number): number {
@@ -485,15 +490,8 @@ describe.each(engines)('$engine engine: crashes', ({ engine, file: fileName, ope
 });
 
 describe('LogFileStorage on disk', () => {
-  let dir: string;
-  let file: string;
-  beforeEach(() => {
-    dir = tempDir();
-    file = join(dir, 'raft.log');
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let file = '';
+  tempDirEachTest((d) => (file = join(d, 'raft.log')));
 
   /** Three appends of three entries, each with its hard state; returns the file's size after each. */
   function threeAppends(): number[] {
@@ -562,13 +560,8 @@ describe('LogFileStorage on disk', () => {
 });
 
 describe('SqliteStorage on disk', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let dir = '';
+  tempDirEachTest((d) => (dir = d));
 
   it('runs in WAL mode with synchronous=FULL', () => {
     const s = new SqliteStorage(join(dir, 'raft.sqlite'));
@@ -589,13 +582,8 @@ describe('SqliteStorage on disk', () => {
 });
 
 describe('openStorage', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let dir = '';
+  tempDirEachTest((d) => (dir = d));
 
   it('creates the directory and names the file after the node, in the engine asked for (the log file by default)', () => {
     for (const [engine, name] of [
