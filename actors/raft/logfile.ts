@@ -54,7 +54,9 @@ import {
   isHardState,
   isNonNegInt,
   isVoterList,
+  takeLock,
 } from './storage.js';
+import type { FileLock } from './file-lock.js';
 import type { EntryKind, HardState, Index, LogEntry, Persisted, RaftStorage, Snapshot, SnapshotMeta } from './types.js';
 
 const MAGIC = 'DQRLOG';
@@ -198,6 +200,7 @@ export class LogFileStorage implements RaftStorage {
   readonly path: string;
   /** Set when opening cut a torn last append off the file (see the header). */
   readonly repaired: LogFileRepair | null;
+  private readonly lock: FileLock;
   private fd: number;
   private open = true;
   /** Bytes of the file that hold valid records: where the next append goes. */
@@ -212,12 +215,18 @@ export class LogFileStorage implements RaftStorage {
   /** Opens (creating it if missing) the log file at `path`; a new file's directory entry is synced. */
   constructor(path: string) {
     this.path = path;
-    // A snapshot's file that a crash left half-made: the rename never happened, so the log is the old file.
-    rmSync(`${path}.next`, { force: true });
-    this.fd = openSync(path, 'a+');
-    closeSync(this.fd);
-    // 'a+' only to create; writes are positional (an O_APPEND descriptor ignores positions on Linux).
-    this.fd = openSync(path, 'r+');
+    // First, so a second process never cuts, rewrites or removes what the holder is writing.
+    this.lock = takeLock(path);
+    try {
+      // A snapshot's file that a crash left half-made: the rename never happened, so the log is the old file.
+      rmSync(`${path}.next`, { force: true });
+      closeSync(openSync(path, 'a+'));
+      // 'a+' only to create; writes are positional (an O_APPEND descriptor ignores positions on Linux).
+      this.fd = openSync(path, 'r+');
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
     try {
       if (fstatSync(this.fd).size === 0) {
         writeAllAt(this.fd, [header()], 0);
@@ -227,6 +236,7 @@ export class LogFileStorage implements RaftStorage {
       this.repaired = this.scan();
     } catch (e) {
       closeSync(this.fd);
+      this.lock.release();
       throw e;
     }
   }
@@ -300,6 +310,7 @@ export class LogFileStorage implements RaftStorage {
     if (!this.open) return;
     this.open = false;
     closeSync(this.fd);
+    this.lock.release();
   }
 
   // ---- inside ----

@@ -17,6 +17,7 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { EntryKind, HardState, Index, LogEntry, NodeId, Persisted, RaftStorage, Snapshot, SnapshotMeta, Term } from './types.js';
 import { entryTexts } from './entry-text.js';
+import { FileLock, type LockHost, LockHeld } from './file-lock.js';
 import { ColdEntry } from './log.js';
 import type { RaftMessage } from './messages.js';
 
@@ -34,6 +35,7 @@ export const RaftStorageErrorCodes = {
   not_durable: 'the database could not be put in WAL mode with synchronous=FULL',
   invalid_node_id: 'the node id cannot be used in a file name',
   other_engine: "the node's directory holds its Raft log in the other storage engine",
+  locked: 'another process has this Raft log open (its lock file names it)',
   closed: 'the storage is closed',
 } as const;
 
@@ -53,6 +55,16 @@ export class RaftStorageError extends Error {
 // Shared rules (both implementations)
 
 export const initialHardState: HardState = Object.freeze({ term: 0, vote: null, commit: 0 });
+
+/** The log's lock (file-lock.ts), taken before either engine touches its file; a live holder is `locked`. */
+export function takeLock(path: string, host?: LockHost): FileLock {
+  try {
+    return FileLock.acquire(`${path}.lock`, host);
+  } catch (e) {
+    if (e instanceof LockHeld) throw new RaftStorageError('locked', e.message);
+    throw e;
+  }
+}
 const entryKinds: ReadonlySet<string> = new Set<EntryKind>(['command', 'noop', 'config']);
 export const isEntryKind = (k: string): k is EntryKind => entryKinds.has(k);
 
@@ -290,6 +302,7 @@ interface SnapshotRow {
  */
 export class SqliteStorage implements RaftStorage {
   readonly path: string;
+  private readonly lock: FileLock;
   private readonly db: Database.Database;
   private open = true;
 
@@ -313,7 +326,13 @@ export class SqliteStorage implements RaftStorage {
 
   constructor(path: string, opts: SqliteStorageOptions = {}) {
     this.path = path;
-    this.db = new Database(path, { fileMustExist: opts.fileMustExist ?? false });
+    this.lock = takeLock(path);
+    try {
+      this.db = new Database(path, { fileMustExist: opts.fileMustExist ?? false });
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
     try {
       // WAL: a commit appends to one file and fsyncs it once, and readers never
       // block the writer. synchronous=FULL: the WAL is fsynced at EVERY commit.
@@ -331,6 +350,7 @@ export class SqliteStorage implements RaftStorage {
       this.migrate();
     } catch (e) {
       this.db.close();
+      this.lock.release();
       throw e;
     }
 
@@ -436,6 +456,7 @@ export class SqliteStorage implements RaftStorage {
     if (!this.open) return;
     this.open = false;
     this.db.close();
+    this.lock.release();
   }
 
   /** The connection's durability settings, for health checks and tests. */

@@ -3,7 +3,7 @@
 // file's torn-tail repair and format checks, SQLite's durability pragmas, and
 // openStorage's file names and engine guard.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -486,6 +486,57 @@ describe.each(engines)('$engine engine: crashes', ({ engine, file: fileName, ope
     expect(await exited).toBe('SIGKILL');
     expect(acked.length).toBeGreaterThanOrEqual(30);
     checkAfterCrash(file, acked, batchSize);
+  });
+});
+
+describe.each(engines)('$engine engine: one process per log', ({ engine, file: fileName, open }) => {
+  let dir = '';
+  tempDirEachTest((d) => (dir = d));
+
+  it('refuses to open a log another process has open (locked), and takes it over once that process is killed', async () => {
+    const file = join(dir, fileName);
+    // Parent-kill mode: the writer appends one batch, then holds the storage open until killed.
+    const child = spawn(process.execPath, ['--import', 'tsx', writer, '--path', file, '--engine', engine, '--batches', '1', '--batch-size', '3'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<void>((done) => child.on('exit', () => done()));
+    try {
+      await new Promise<void>((ready) => child.stdout.on('data', (chunk: Buffer) => String(chunk).includes('acked 3') && ready()));
+      let thrown: unknown;
+      try {
+        open(file).close();
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(RaftStorageError);
+      expect((thrown as RaftStorageError).code).toBe('locked');
+      expect((thrown as Error).message).toContain(`pid ${child.pid}`);
+      expect(JSON.parse(readFileSync(`${file}.lock`, 'utf8')).pid).toBe(child.pid);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    // The holder is gone: its lock is stale, and the log is whole.
+    const s = open(file);
+    expect(indexes(s)).toEqual([1, 2, 3]);
+    expect(JSON.parse(readFileSync(`${file}.lock`, 'utf8')).pid).toBe(process.pid);
+    s.close();
+    expect(existsSync(`${file}.lock`)).toBe(false);
+  });
+
+  it('within one process a reopening takes the lock over, and the earlier holder\'s close leaves it alone', () => {
+    const file = join(dir, fileName);
+    const first = open(file);
+    first.append([entry(1, 1)]);
+    // As after a member's process was killed without terminate and restarted by its supervisor.
+    const second = open(file);
+    first.close();
+    expect(existsSync(`${file}.lock`)).toBe(true);
+    expect(indexes(second)).toEqual([1]);
+    second.close();
+    expect(existsSync(`${file}.lock`)).toBe(false);
+    // No draft of a lock is left beside the log.
+    expect(readdirSync(dir).filter((f) => f.includes('.lock'))).toEqual([]);
   });
 });
 
