@@ -36,6 +36,13 @@ export type RuntimeEvent =
       readonly message: string;
     }
   | {
+      /** A resource a process owned (ProcessContext.own) threw when closed at its death. */
+      readonly type: 'resource_close_failed';
+      readonly time: number;
+      readonly pid: Pid;
+      readonly error: string;
+    }
+  | {
       readonly type: 'supervisor_report';
       readonly time: number;
       readonly kind: SupervisorReportKind;

@@ -14,6 +14,7 @@ export {
   type ProcessBody,
   type ProcessContext,
   type ProcessInfo,
+  type Resource,
   type RuntimeOptions,
   type SpawnOptions,
 } from './kernel.js';

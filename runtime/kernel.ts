@@ -82,6 +82,14 @@ export interface DemonitorOptions {
 }
 
 /** The operations a process can perform on itself and others (`ctx` in every callback). */
+/**
+ * Something a process holds that must not outlive it: an open file, a database
+ * connection, a socket. OTP ties a port to its owner the same way.
+ */
+export interface Resource {
+  close(): void;
+}
+
 export interface ProcessContext {
   readonly self: Pid;
   readonly runtime: Runtime;
@@ -109,6 +117,16 @@ export interface ProcessContext {
   reply(from: From, value: unknown): void;
   /** Remove EXIT messages from `pid` already queued in this mailbox (OTP's unlink_flush). */
   flushExit(pid: Pid): ExitMessage | undefined;
+  /**
+   * Tie `resource` to this process, as a port is tied to its owner: it is
+   * closed when the process dies, whatever the reason (a `kill` runs no
+   * terminate), after terminate when one runs and before links and monitors
+   * hear of the death. Called by a process already dead (its lingering async
+   * code), it closes the resource at once.
+   */
+  own(resource: Resource): void;
+  /** Take `resource` back from the process: it is no longer closed at death. False if it was not owned. */
+  disown(resource: Resource): boolean;
 }
 
 export interface ProcessInfo {
@@ -288,6 +306,17 @@ function nactWake(proc: Proc): Proc {
   return proc;
 }
 
+/** A close that throws is reported (resource_close_failed), never raised: the death goes on, and so do the other closes. */
+function closeQuietly(resource: Resource, proc: Proc, rt: Runtime): void {
+  try {
+    resource.close();
+  } catch (e) {
+    if (rt.events.active) {
+      rt.events.emit({ type: 'resource_close_failed', time: rt.now(), pid: proc.self, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+    }
+  }
+}
+
 function isThenable(x: unknown): x is PromiseLike<void> {
   return x !== undefined && x !== null && typeof (x as { then?: unknown }).then === 'function';
 }
@@ -310,6 +339,8 @@ class Proc implements ProcessContext {
   /** Keyed by monitor ref, or by the CallSlot itself for a local call in flight. */
   watchers: Map<Ref | CallSlot, Watcher> | null = null;
   timers: Set<Ref> | null = null;
+  /** What this process owns (ctx.own): closed at its death, newest first. */
+  resources: Resource[] | null = null;
   name: Name | undefined = undefined;
   trapping = false;
   alive = true;
@@ -430,6 +461,8 @@ class Proc implements ProcessContext {
     if (this.name !== undefined) rt.names.delete(this.name);
     if (this.timers !== null) for (const t of this.timers) rt.cancelTimer(t);
     this.mailbox = null;
+    // Before the links and monitors fire: a supervisor restarting this process must find its files free.
+    if (this.resources !== null) this.closeResources();
     if (this.monitors !== null) {
       for (const [ref, target] of this.monitors) {
         const remote = rt.remoteMonitors.get(ref);
@@ -566,6 +599,24 @@ class Proc implements ProcessContext {
     }
     if (opts?.flush === true) this.removeFromMailbox((m) => (m as DownMessage).type === 'DOWN' && (m as DownMessage).ref === ref);
     return true;
+  }
+
+  own(resource: Resource): void {
+    if (!this.alive) return closeQuietly(resource, this, this.runtime);
+    (this.resources ??= []).push(resource);
+  }
+
+  disown(resource: Resource): boolean {
+    const at = this.resources?.lastIndexOf(resource) ?? -1;
+    if (at < 0) return false;
+    this.resources!.splice(at, 1);
+    return true;
+  }
+
+  private closeResources(): void {
+    const owned = this.resources!;
+    this.resources = null;
+    for (let i = owned.length - 1; i >= 0; i--) closeQuietly(owned[i]!, this, this.runtime);
   }
 
   flushExit(pid: Pid): ExitMessage | undefined {

@@ -28,6 +28,9 @@ function logEvent(log: Logger, e: RuntimeEvent): void {
     case 'unhandled_info':
       log.warn({ process: e.pid, message: e.message }, 'unexpected message dropped (no handleInfo)');
       return;
+    case 'resource_close_failed':
+      log.error({ process: e.pid, error: e.error }, 'a resource the process owned failed to close at its death');
+      return;
     case 'supervisor_report': {
       const fields = { supervisor: e.supervisor, childId: e.childId, childPid: e.childPid, reason: e.reason };
       if (e.kind === 'child_started') log.debug(fields, 'supervisor: child started');

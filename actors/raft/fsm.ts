@@ -331,6 +331,8 @@ export class FsmState {
     this.transferOnStop = args.transferOnStop ?? true;
     this.log = args.log ?? createLogger({ name: 'raft_fsm', level: 'warn' });
     this.storage = args.storage();
+    // Closed at death even when the fsm is killed (no terminate): its log's lock is then free for the restart.
+    ctx.own(this.storage);
     const repaired = this.storage.repaired;
     // A crash tore the last append (never acknowledged, so nothing is lost); an operator should still hear of it.
     if (repaired !== undefined && repaired !== null) this.log.warn({ member: this.id, ...repaired }, 'raft_fsm: storage cut off a torn last write');

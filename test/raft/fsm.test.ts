@@ -3,7 +3,7 @@
 // with a raft_fsm over real storage in a temp directory (n1 in SQLite, the
 // others in log files: both engines run under the same tests) and a small
 // key-value state machine. Time moves only through the harness.
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -381,6 +381,28 @@ describe('raft_fsm: durability and failures', () => {
     // Election timeout [200, 400) ms plus the rounds: well within a second of virtual time.
     expect(rc.c.env.clock.now() - crashedAt).toBeLessThan(1_000);
     expect(await rc.read(next, 'before')).toMatchObject({ type: 'ok', result: 1 });
+  });
+
+  it('a raft_fsm killed outright (no terminate) still closes its storage, so a restart on the same node reopens its log', async () => {
+    const { rc, leader } = await threeNodes('fsm-killed');
+    const victim = NAMES.find((n) => n !== leader && n !== 'n1')!;
+    expect(await rc.propose(leader, set('before', 1))).toMatchObject({ type: 'ok' });
+    await rc.c.until(() => rc.members.get(victim)!.kv.map.get('before') === 1, 'applied on the member');
+    const m = rc.members.get(victim)!;
+    const old = m.storage!;
+    expect(existsSync(`${rc.logPath(victim)}.lock`)).toBe(true);
+    rc.rt(victim).exit(m.pid!, 'kill');
+    await rc.c.until(() => rc.view(victim) === undefined, 'the fsm is gone');
+    // Closed by its owner's death: the file descriptor and the lock are released.
+    expect(() => old.load()).toThrow(expect.objectContaining({ code: 'closed' }));
+    expect(existsSync(`${rc.logPath(victim)}.lock`)).toBe(false);
+    expect(await rc.propose(leader, set('while_down', 2))).toMatchObject({ type: 'ok' });
+    await rc.startFsm(
+      victim,
+      NAMES.map((n) => rc.c.nodeName(n) as NodeId),
+    );
+    await rc.c.until(() => rc.members.get(victim)!.kv.map.get('while_down') === 2, 'caught up after the restart');
+    expect(rc.members.get(victim)!.kv.map.get('before')).toBe(1);
   });
 
   it('a member whose log file ends in a write torn by a crash cuts it off, says so, and rejoins', async () => {

@@ -294,3 +294,90 @@ describe('timers', () => {
   });
 });
 
+
+describe('resources a process owns (ctx.own)', () => {
+  /** A resource that records its closes in `log` under `name`, or throws when closed. */
+  const resource = (log: string[], name: string, fails = false) => ({
+    close(): void {
+      log.push(name);
+      if (fails) throw new Error(`${name} would not close`);
+    },
+  });
+
+  it('are closed when the process is killed (no terminate runs), newest first, before links and monitors hear of it', async () => {
+    const h = harness();
+    const log: string[] = [];
+    const victim = h.rt.spawn({
+      init: (ctx) => {
+        ctx.own(resource(log, 'file'));
+        ctx.own(resource(log, 'socket'));
+      },
+      receive: () => {},
+    });
+    const seen: string[] = [];
+    const watcher = h.rt.spawn({
+      init: (ctx) => {
+        ctx.trapExit(true);
+        ctx.link(victim);
+        ctx.monitor(victim);
+      },
+      // What the watcher sees of the death, with what was closed by then.
+      receive: (m) => seen.push(`${(m as { type: string }).type} after ${log.join('+')}`),
+    });
+    await h.settle();
+    h.rt.exit(victim, 'kill');
+    await h.settle();
+    expect(h.alive(watcher)).toBe(true);
+    expect(log).toEqual(['socket', 'file']);
+    expect(seen).toEqual(['EXIT after socket+file', 'DOWN after socket+file']);
+  });
+
+  it('are closed at a normal exit and at a crash, not if disowned first, and a late own closes at once', async () => {
+    const h = harness();
+    const log: string[] = [];
+    const kept = resource(log, 'kept');
+    let late: (() => void) | undefined;
+    const p = h.rt.spawn({
+      init: (ctx) => {
+        ctx.own(resource(log, 'a'));
+        ctx.own(kept);
+        expect(ctx.disown(kept)).toBe(true);
+        expect(ctx.disown(kept)).toBe(false);
+        late = () => ctx.own(resource(log, 'late'));
+      },
+      receive: (m) => {
+        throw new Error(String(m));
+      },
+    });
+    await h.settle();
+    h.rt.send(p, 'crash');
+    await h.settle();
+    expect(h.exitReason(p)).toMatchObject({ type: 'error', message: 'crash' });
+    expect(log).toEqual(['a']);
+    late!();
+    expect(log).toEqual(['a', 'late']);
+    const q = h.rt.spawn({ init: (ctx) => ctx.own(resource(log, 'b')), receive: (_m, ctx) => ctx.exit('normal') });
+    await h.settle();
+    h.rt.send(q, 'stop');
+    await h.settle();
+    expect(log).toEqual(['a', 'late', 'b']);
+  });
+
+  it('a close that throws is reported and stops neither the death nor the other closes', async () => {
+    const h = harness();
+    const log: string[] = [];
+    const p = h.rt.spawn({
+      init: (ctx) => {
+        ctx.own(resource(log, 'first'));
+        ctx.own(resource(log, 'broken', true));
+      },
+      receive: () => {},
+    });
+    await h.settle();
+    h.rt.exit(p, 'kill');
+    await h.settle();
+    expect(h.alive(p)).toBe(false);
+    expect(log).toEqual(['broken', 'first']);
+    expect(h.events.filter((e) => e.type === 'resource_close_failed')).toMatchObject([{ pid: p, error: 'Error: broken would not close' }]);
+  });
+});
