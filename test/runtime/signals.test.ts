@@ -322,7 +322,9 @@ describe('resources a process owns (ctx.own)', () => {
         ctx.monitor(victim);
       },
       // What the watcher sees of the death, with what was closed by then.
-      receive: (m) => seen.push(`${(m as { type: string }).type} after ${log.join('+')}`),
+      receive: (m) => {
+        seen.push(`${(m as { type: string }).type} after ${log.join('+')}`);
+      },
     });
     await h.settle();
     h.rt.exit(victim, 'kill');
