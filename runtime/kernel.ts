@@ -81,7 +81,6 @@ export interface DemonitorOptions {
   readonly flush?: boolean;
 }
 
-/** The operations a process can perform on itself and others (`ctx` in every callback). */
 /**
  * Something a process holds that must not outlive it: an open file, a database
  * connection, a socket. OTP ties a port to its owner the same way.
@@ -90,6 +89,7 @@ export interface Resource {
   close(): void;
 }
 
+/** The operations a process can perform on itself and others (`ctx` in every callback). */
 export interface ProcessContext {
   readonly self: Pid;
   readonly runtime: Runtime;

@@ -16,10 +16,12 @@
 // another host is never taken over: this host cannot tell whether that process
 // still runs, so the operator removes the file (the error says which).
 //
-// Within one process the lock is taken over as well: a member's process killed
-// without running terminate leaves its storage open, and the supervisor's
-// restart must be able to open the log again. The old holder's close does not
-// remove the new holder's lock (each holder checks its own token first).
+// Within one process the lock is taken over as well: raft_fsm owns its storage
+// (ctx.own closes it even when the fsm is killed), but a storage opened outside
+// any process and never closed, or a node's runtime stopped in a test as a
+// crash would stop it, must not keep this process from opening the log again.
+// The old holder's close does not remove the new holder's lock (each holder
+// checks its own token first).
 import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';

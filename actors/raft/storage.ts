@@ -65,6 +65,7 @@ export function takeLock(path: string, host?: LockHost): FileLock {
     throw e;
   }
 }
+
 const entryKinds: ReadonlySet<string> = new Set<EntryKind>(['command', 'noop', 'config']);
 export const isEntryKind = (k: string): k is EntryKind => entryKinds.has(k);
 
