@@ -25,6 +25,7 @@ import {
   type Pid,
   type Ref,
   type RemoteName,
+  describe,
   formatDest,
   isPid,
   nodeOfPid,
@@ -307,12 +308,14 @@ function nactWake(proc: Proc): Proc {
 }
 
 /** A close that throws is reported (resource_close_failed), never raised: the death goes on, and so do the other closes. */
-function closeQuietly(resource: Resource, proc: Proc, rt: Runtime): void {
+function closeQuietly(resource: Resource, proc: Proc): void {
   try {
     resource.close();
   } catch (e) {
+    const rt = proc.runtime;
     if (rt.events.active) {
-      rt.events.emit({ type: 'resource_close_failed', time: rt.now(), pid: proc.self, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+      const error = e instanceof Error ? `${e.name}: ${e.message}`.slice(0, 200) : describe(e);
+      rt.events.emit({ type: 'resource_close_failed', time: rt.now(), pid: proc.self, error });
     }
   }
 }
@@ -602,7 +605,7 @@ class Proc implements ProcessContext {
   }
 
   own(resource: Resource): void {
-    if (!this.alive) return closeQuietly(resource, this, this.runtime);
+    if (!this.alive) return closeQuietly(resource, this);
     (this.resources ??= []).push(resource);
   }
 
@@ -616,7 +619,7 @@ class Proc implements ProcessContext {
   private closeResources(): void {
     const owned = this.resources!;
     this.resources = null;
-    for (let i = owned.length - 1; i >= 0; i--) closeQuietly(owned[i]!, this, this.runtime);
+    for (let i = owned.length - 1; i >= 0; i--) closeQuietly(owned[i]!, this);
   }
 
   flushExit(pid: Pid): ExitMessage | undefined {
