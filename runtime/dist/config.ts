@@ -130,7 +130,9 @@ export function resolveDistConfig(input: DistConfigInput, src: ConfigSources): C
     const given = input.busyWaitUs === undefined ? `DQ_BUSY_WAIT_US=${JSON.stringify(envBusy)}` : JSON.stringify(input.busyWaitUs);
     return { ok: false, field: 'busyWaitUs', error: `must be an integer from 0 to ${maxBusyWaitUs} (µs), got ${given}` };
   }
-  if (out.timeoutTicks! < 2) return { ok: false, field: 'timeoutTicks', error: 'must be at least 2 (one lost tick must not disconnect)' };
+  // A healthy idle peer may stay silent for almost two ticks (it ticks only when it has sent nothing for a whole
+  // tick, and its timer is checked once a tick), so a limit of two ticks could disconnect it.
+  if (out.timeoutTicks! < 3) return { ok: false, field: 'timeoutTicks', error: 'must be at least 3 (a healthy idle peer may be silent for almost two ticks)' };
   const config: DistConfig = Object.freeze({
     node: input.node,
     host: addr.host,

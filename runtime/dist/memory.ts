@@ -309,6 +309,19 @@ export class MemoryNetwork {
     if (!opts.oneWay) this.fabric.cuts.push({ from: b, to: a });
   }
 
+  /**
+   * Reset every open connection between nodes a and b, as a TCP RST would (a
+   * middlebox dropping the flow, a NAT entry expiring): both ends hear
+   * 'connection_reset' at once, and frames still in flight are lost. The nodes
+   * stay up and may connect again.
+   */
+  reset(a: string, b: string): void {
+    for (const conn of [...this.fabric.conns]) {
+      const peer = conn.peer.node;
+      if ((conn.node === a && peer === b) || (conn.node === b && peer === a)) conn.end('connection_reset', 'connection_reset', true);
+    }
+  }
+
   /** Remove every partition. Frames lost meanwhile stay lost. */
   heal(): void {
     this.fabric.cuts = [];

@@ -149,6 +149,8 @@ export class Distribution implements RemotePort {
   private readonly wanted = new Map<string, { attempt: number; timer: TimerHandle | undefined }>();
   private readonly nodeMonitors = new Map<string, Set<Pid>>();
   private readonly subscribers = new Set<(e: NodeEvent) => void>();
+  /** monitorNodes subscribers: pid → whether it wants hidden nodes too. */
+  private readonly nodeWatchers = new Map<Pid, { readonly hidden: boolean }>();
   private readonly spawnables = new Map<string, Starter>();
   private readonly pendingSpawns = new Map<Ref, { node: string; resolve: (pid: Pid) => void; reject: (e: Error) => void; link: Pid | undefined }>();
   /** Callers of whenWritable, per node: released on drain or when the node goes down. */
@@ -252,7 +254,20 @@ export class Distribution implements RemotePort {
     if (peer === undefined) this.fireNodeMonitors(node, 'connect_failed');
   }
 
-  /** net_kernel:monitor_nodes: every nodeup/nodedown, until the returned function is called. */
+  /**
+   * net_kernel:monitor_nodes(Flag, [{node_type, …}]): local process `pid` gets every `{type:'nodeup', node, hidden}`
+   * and `{type:'nodedown', node, reason}` as a message (the NodeEvent itself), for visible nodes, and hidden ones
+   * too with `{ hidden: true }`; until `monitorNodes(pid, false)` or its death. Returns false for a pid that is
+   * not a live local process (nothing is subscribed).
+   */
+  monitorNodes(pid: Pid, on = true, opts: { readonly hidden?: boolean } = {}): boolean {
+    if (!on) return this.nodeWatchers.delete(pid);
+    if (!this.rt.isAlive(pid)) return false; // local processes only: isAlive knows no remote pid
+    this.nodeWatchers.set(pid, { hidden: opts.hidden ?? false });
+    return true;
+  }
+
+  /** A callback for every nodeup/nodedown (hidden nodes included), until the returned function is called. */
   subscribe(fn: (e: NodeEvent) => void): () => void {
     this.subscribers.add(fn);
     return () => this.subscribers.delete(fn);
@@ -437,6 +452,10 @@ export class Distribution implements RemotePort {
       return this.unreachable(node, op);
     }
     peer.outbox.push(op);
+    // A process sending in a tight loop never yields to the microtask flush: a full frame goes out now, so what
+    // waits is in the transport's buffer, counted in bytes (trySend's back-pressure, hardBufferedBytes), never
+    // more than a frame's worth in the outbox.
+    if (peer.state === 'up' && peer.outbox.length >= this.config.maxOpsPerFrame) return this.flush(peer);
     if (peer.state === 'up' && !peer.flushQueued) {
       peer.flushQueued = true;
       // One frame per microtask turn: everything sent in this synchronous run
@@ -560,7 +579,9 @@ export class Distribution implements RemotePort {
           const d = decodeFrame(data, this.config.maxFrameBytes);
           if (!d.ok) return this.refuse(peer, conn, d.reason);
           const f: Frame = d.frame;
-          if (f.t === 'refuse') return this.refuse(peer, conn, `refused: ${f.reason}`, false);
+          // Refused for its cookie, this node is the misconfigured one: its operator must hear it. Other refusals
+          // (already_connected, simultaneous_connect) are races that settle themselves.
+          if (f.t === 'refuse') return this.refuse(peer, conn, `refused: ${f.reason}`, f.reason === 'bad_cookie');
           if (stage === 'challenge' && f.t === 'challenge') {
             if (f.node !== node) return this.refuse(peer, conn, `wrong_node: expected ${node}, got ${f.node}`);
             peer.creation = f.creation;
@@ -675,7 +696,7 @@ export class Distribution implements RemotePort {
     if (!hidden && !this.config.hidden && peer.outbound === false) this.want(peer.node);
     this.log?.info({ peer: peer.node, hidden }, 'dist: nodeup');
     for (const resolve of peer.waiters.splice(0)) resolve(true);
-    this.emit({ type: 'nodeup', node: peer.node, hidden });
+    this.emit({ type: 'nodeup', node: peer.node, hidden }, hidden);
     // Tell the mesh about the newcomer, and the newcomer about the mesh.
     if (!hidden && !this.config.hidden) {
       const visible = this.nodes('visible');
@@ -848,7 +869,7 @@ export class Distribution implements RemotePort {
     peer.outbox = [];
     this.log?.info({ peer: peer.node, reason }, 'dist: nodedown');
     this.lost(peer.node, reason);
-    this.emit({ type: 'nodedown', node: peer.node, reason });
+    this.emit({ type: 'nodedown', node: peer.node, reason }, peer.hidden);
     this.scheduleReconnect(peer.node);
   }
 
@@ -859,8 +880,13 @@ export class Distribution implements RemotePort {
     for (const pid of set) this.rt.send(pid, { type: 'nodedown', node, reason });
   }
 
-  private emit(e: NodeEvent): void {
+  private emit(e: NodeEvent, hidden: boolean): void {
     for (const s of this.subscribers) s(e);
+    for (const [pid, w] of this.nodeWatchers) {
+      // A watcher that died is dropped here: pids are never reused, so nothing else can receive in its place.
+      if (!this.rt.isAlive(pid)) this.nodeWatchers.delete(pid);
+      else if (!hidden || w.hidden) this.rt.send(pid, e);
+    }
   }
 
   // ---- liveness and reconnects ------------------------------------------

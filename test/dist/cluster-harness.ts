@@ -10,6 +10,7 @@ import { MemoryNetwork } from '../../runtime/dist/memory.js';
 import { Distribution, type NodeEvent } from '../../runtime/dist/node.js';
 import type { Conn, Transport } from '../../runtime/dist/transport.js';
 import type { Pid, ProcessContext, Runtime } from '../../runtime/index.js';
+import { pino } from 'pino';
 
 export const COOKIE = 'test-cookie-123';
 export const TICK_MS = 100;
@@ -24,6 +25,13 @@ export interface NodeSpec {
   readonly creation?: number;
   /** Any other config field (tickMs and the cookie have the harness defaults). */
   readonly config?: Partial<DistConfigInput>;
+}
+
+/** A record a node logged (warn and above), with the short name of the node. */
+export interface LogLine {
+  readonly on: string;
+  readonly msg: string;
+  readonly [field: string]: unknown;
 }
 
 /** A node event as a subscriber saw it, with the virtual time it was seen. */
@@ -89,6 +97,8 @@ export class Cluster {
   readonly events: SeenEvent[] = [];
   readonly frames: SentFrame[] = [];
   readonly dials: Dial[] = [];
+  /** What the nodes logged at warn and above, in order. */
+  readonly logs: LogLine[] = [];
   private readonly current = new Map<string, ClusterNode>();
   private readonly specs = new Map<string, NodeSpec>();
   /** Every runtime ever started here, old incarnations included: time waits for all of them. */
@@ -278,6 +288,7 @@ export class Cluster {
       },
       {
         transport: this.tap(this.net.transport(host), host),
+        log: pino({ level: 'warn', base: null, timestamp: false }, { write: (line: string) => void this.logs.push({ on: spec.name, ...(JSON.parse(line) as { msg: string }) }) }),
         env,
         nonce: () => {
           let s = '';

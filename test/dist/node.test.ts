@@ -204,6 +204,60 @@ describe('handshake', () => {
     expect(c.dist('n2').stats().opsReceived).toBe(0);
   });
 
+  it('a dialler checks the listener too: a welcome with a wrong proof or a challenge from another node is refused, logged, and nothing after it applied', async () => {
+    const c = new Cluster('hs-impostor');
+    await c.addNodes('n1');
+    const inbox = c.collector('n1', { register: 'inbox' });
+    // An impostor listening at fake@hx:4000 without the cookie: it answers the hello, then proves itself with
+    // another cookie and pipelines an operation batch behind its welcome. On hy it claims another node's name.
+    const seen: Record<string, string[]> = { hx: [], hy: [] };
+    for (const host of ['hx', 'hy'] as const) {
+      await c.settled(
+        c.net.transport(host).listen(host, 4000, (conn) => {
+          conn.onClose = (why) => seen[host]!.push(`closed: ${why}`);
+          conn.onFrame = (data) => {
+            const f = JSON.parse(data) as { t: string; node?: string; nonce?: string };
+            seen[host]!.push(f.t);
+            if (f.t === 'hello') {
+              const claimed = host === 'hx' ? 'fake@hx:4000' : 'other@hz:4000';
+              conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'challenge', node: claimed, creation: 1, hidden: false, nonce: hex32('c') }));
+            } else if (f.t === 'auth') {
+              const forged = proof('wrong-cookie-456', 'server', f.nonce!, hex32('c'), 'fake@hx:4000', 'n1@h1:4000');
+              conn.send(JSON.stringify({ v: PROTOCOL_VERSION, t: 'welcome', proof: forged, peers: [] }));
+              conn.send(batch([{ t: 'sendn', to: 'inbox', msg: 'smuggled' }]));
+            }
+          };
+        }),
+      );
+    }
+    // Each refused at its first attempt; then no longer wanted, so not redialled.
+    for (const node of ['fake@hx:4000', 'fake@hy:4000']) {
+      expect(await c.settled(c.dist('n1').connect(node))).toBe(false);
+      c.dist('n1').disconnect(node);
+    }
+    await c.tick(100);
+    expect(seen.hx).toEqual(['hello', 'auth', 'closed: bad_cookie']);
+    expect(seen.hy).toEqual(['hello', 'closed: wrong_node: expected fake@hy:4000, got other@hz:4000']);
+    expect(inbox.received).toEqual([]);
+    expect(c.dist('n1').nodes('all')).toEqual([]);
+    expect(c.dist('n1').stats().opsReceived).toBe(0);
+    expect(c.events).toEqual([]);
+    expect(c.logs.map((l) => [l.on, l.msg, l.reason])).toEqual([
+      ['n1', 'dist: connection refused', 'bad_cookie'],
+      ['n1', 'dist: connection refused', 'wrong_node: expected fake@hy:4000, got other@hz:4000'],
+    ]);
+  });
+
+  it('a refusal for the cookie is logged on both sides: the listener names the peer, the dialler the reason', async () => {
+    const c = new Cluster('hs-logged');
+    await c.addNodes('n2', { name: 'evil', host: 'hx', cookie: 'wrong-cookie-456' });
+    expect(await c.connect('evil', 'n2')).toBe(false);
+    expect(c.logs.map((l) => [l.on, l.msg, l.peer, l.reason])).toEqual([
+      ['n2', 'dist: connection refused: bad_cookie', 'evil@hx:4000', undefined],
+      ['evil', 'dist: connection refused', 'n2@h2:4000', 'refused: bad_cookie'],
+    ]);
+  });
+
   it('the cookie never crosses the wire, in a good or a refused handshake or the traffic after it', async () => {
     const c = new Cluster('hs-cookie');
     await c.addNodes('n1', 'n2', { name: 'evil', host: 'hx', cookie: 'wrong-cookie-456' });
@@ -661,6 +715,69 @@ describe('failures', () => {
     expect(c.dist('n1').nodes('all')).toEqual([]);
   });
 
+  it('with the default tickMs (500) and timeoutTicks (4), an idle healthy peer stays up and a vanished one is down within 2.5 s', async () => {
+    const c = await pair('liveness-defaults', { tickMs: undefined });
+    expect(c.dist('n1').config).toMatchObject({ tickMs: 500, timeoutTicks: 4 });
+    await c.tick(120_000); // two idle minutes: the ticks alone keep both sides up
+    expect(c.events.filter((e) => e.event.type === 'nodedown')).toEqual([]);
+    const t0 = c.env.clock.now();
+    c.partition(['n1'], ['n2']);
+    await c.tick(5_000);
+    const downs = c.events.filter((e) => e.event.type === 'nodedown');
+    expect(downs.map((e) => e.event)).toEqual([
+      { type: 'nodedown', node: expect.any(String), reason: 'tick_timeout' },
+      { type: 'nodedown', node: expect.any(String), reason: 'tick_timeout' },
+    ]);
+    // The last frame may have come up to two ticks before the cut; the limit is 2 s of silence, checked each tick.
+    for (const e of downs) {
+      expect(e.at - t0).toBeGreaterThanOrEqual(1_000);
+      expect(e.at - t0).toBeLessThanOrEqual(2_500);
+    }
+  });
+
+  it('a reset link (both ends hear connection_reset) fails what depended on it at once, and the nodes connect again', async () => {
+    const c = await pair('reset', { reconnectMaxMs: 1_000 });
+    const d = await dependents(c);
+    const t0 = c.env.clock.now();
+    c.net.reset('h1', 'h2');
+    await c.tick(0);
+    expect(c.events.filter((e) => e.event.type === 'nodedown').map((e) => [e.on, e.at - t0, e.event])).toEqual([
+      ['n1', 0, { type: 'nodedown', node: 'n2@h2:4000', reason: 'connection_reset' }],
+      ['n2', 0, { type: 'nodedown', node: 'n1@h1:4000', reason: 'connection_reset' }],
+    ]);
+    expect(failed(d.call.outcome).error).toBeInstanceOf(NodeDown);
+    expect(d.watcher.received).toEqual([{ type: 'DOWN', ref: d.ref(), pid: d.target.pid, reason: 'noconnection' }]);
+    await c.until(() => c.dist('n1').nodes().length === 1 && c.dist('n2').nodes().length === 1, 'reconnection', 10_000);
+    expect(await c.settled(c.rt('n1').call({ name: 'srv', node: 'n2@h2:4000' }, { type: 'echo', v: 'again' }))).toBe('again');
+  });
+
+  it('monitorNodes sends a process every nodeup and nodedown as messages (hidden nodes only if asked), until it stops or dies', async () => {
+    const c = await pair('monitor-nodes');
+    await c.addNodes('n3', { name: 'g', host: 'hg', hidden: true });
+    const visible = c.collector('n1');
+    const all = c.collector('n1');
+    const quitter = c.collector('n1');
+    const dying = c.collector('n1');
+    const a = c.dist('n1');
+    for (const w of [visible, quitter, dying]) expect(a.monitorNodes(w.pid)).toBe(true);
+    expect(a.monitorNodes(all.pid, true, { hidden: true })).toBe(true);
+    expect(a.monitorNodes('<n2@h2:4000.1.999>' as Pid)).toBe(false); // not a local process
+    expect(await c.connect('n1', 'n3')).toBe(true);
+    expect(await c.connect('g', 'n1')).toBe(true);
+    await c.tick(10);
+    expect(a.monitorNodes(quitter.pid, false)).toBe(true);
+    c.rt('n1').exit(dying.pid, 'kill');
+    await c.crash('n3');
+    await c.crash('g');
+    await c.tick(10);
+    const up3 = { type: 'nodeup', node: 'n3@h3:4000', hidden: false };
+    const down3 = { type: 'nodedown', node: 'n3@h3:4000', reason: 'connection_reset' };
+    expect(visible.received).toEqual([up3, down3]);
+    expect(all.received).toEqual([up3, { type: 'nodeup', node: 'g@hg:4000', hidden: true }, down3, { type: 'nodedown', node: 'g@hg:4000', reason: 'connection_reset' }]);
+    expect(quitter.received).toEqual([up3]);
+    expect(dying.received).toEqual([up3]);
+  });
+
   it('monitorNode delivers {nodedown, node, reason} once, also when the node cannot be reached at all', async () => {
     const c = await pair('monitor-node', { reconnectMaxMs: 1_000 });
     const m = c.collector('n1');
@@ -878,6 +995,31 @@ describe('frames and flow control', () => {
     await c.tick(delayMs + 5);
     expect(sink.received).toEqual(['x'.repeat(3_000), 'after']);
     expect(a.trySend({ name: 'inbox', node: 'n8@h8:4000' }, 'nowhere')).toEqual({ type: 'nodedown', node: 'n8@h8:4000' });
+  });
+
+  it('a producer that never yields meets back-pressure within its own loop: trySend reports it, and plain sends fill the transport (cut at hardBufferedBytes), never the outbox', async () => {
+    const c = await pair('tight-loop', { softBufferedBytes: 20_000, hardBufferedBytes: 200_000, maxOpsPerFrame: 64, timeoutTicks: 100 });
+    const sink = c.collector('n2');
+    c.net.setLink('h1', 'h2', { delayMs: 500 });
+    const a = c.dist('n1');
+    const msg = 'm'.repeat(100);
+    let accepted = 0;
+    while (a.trySend(sink.pid, msg).type === 'ok' && accepted < 100_000) accepted++;
+    // Refused once a frame's worth past the soft limit, in the same synchronous run (nothing was flushed by a microtask).
+    expect(accepted).toBeGreaterThan(100);
+    expect(accepted * msg.length).toBeLessThan(20_000 + 64 * 200);
+    await c.tick(2_000);
+    expect(sink.received).toHaveLength(accepted);
+    // Plain sends in a loop: the link is cut at the hard limit while the loop still runs, with at most a frame's worth queued.
+    const outbox = (): number => ((a as unknown as { peers: Map<string, { outbox: unknown[] }> }).peers.get('n2@h2:4000')?.outbox.length ?? 0);
+    let most = 0;
+    for (let i = 0; i < 50_000; i++) {
+      c.rt('n1').send(sink.pid, msg);
+      most = Math.max(most, outbox());
+    }
+    expect(most).toBeLessThan(64);
+    await c.tick(0);
+    expect(c.eventsOn('n1', 'nodedown').map((e) => e.event.type === 'nodedown' && e.event.reason)).toEqual(['send_buffer_overflow']);
   });
 
   // whenWritable waits for the transport's drain, which fires only when the buffer
@@ -1099,6 +1241,7 @@ describe('config', () => {
     { what: 'a short cookie', input: { node: 'a@h:1', cookie: 'short' }, field: 'cookie' },
     { what: 'hard < soft buffer', input: { node: 'a@h:1', cookie: COOKIE, softBufferedBytes: 2_000, hardBufferedBytes: 1_000 }, field: 'hardBufferedBytes' },
     { what: 'timeoutTicks < 2', input: { node: 'a@h:1', cookie: COOKIE, timeoutTicks: 1 }, field: 'timeoutTicks' },
+    { what: 'timeoutTicks = 2 (a healthy idle peer may be silent for almost two ticks)', input: { node: 'a@h:1', cookie: COOKIE, timeoutTicks: 2 }, field: 'timeoutTicks' },
     { what: 'a non-integer tickMs', input: { node: 'a@h:1', cookie: COOKIE, tickMs: 0.5 }, field: 'tickMs' },
     { what: 'reconnectMaxMs < reconnectMinMs', input: { node: 'a@h:1', cookie: COOKIE, reconnectMinMs: 500, reconnectMaxMs: 100 }, field: 'reconnectMaxMs' },
     { what: 'an unreadable cookie file', input: { node: 'a@h:1', cookieFile: '/nope' }, field: 'cookieFile' },

@@ -14,6 +14,8 @@ import { VirtualEnv } from '../../runtime/adapters/virtual.js';
 import { MemoryNetwork, connectTimeoutMs } from '../../runtime/dist/memory.js';
 import type { Conn, Listener, Transport } from '../../runtime/dist/transport.js';
 import { wsTransport } from '../../runtime/dist/ws.js';
+import { Distribution } from '../../runtime/dist/node.js';
+import { ok, reply, startServer } from '../../runtime/index.js';
 
 // ---- harness ---------------------------------------------------------------
 
@@ -535,6 +537,21 @@ describe('ws transport', () => {
       await net.until(() => server.frames.length === 1 && client.frames.length === 1, 'both frames');
       expect(server.frames).toEqual(['secret ping']);
       expect(client.frames).toEqual(['secret pong']);
+    });
+
+    it('Distribution.start builds a wss transport from the config: two nodes call each other over mutual TLS, and a plain ws client is turned away', async () => {
+      const tls = { ...node(), caFile: files('node').cert };
+      const start = (name: string): Promise<Distribution> => Distribution.start({ node: `${name}@127.0.0.1:0`, cookie: 'tls-cookie-123', tls }, { env: realEnv() });
+      const [a, b] = [await start('tlsa'), await start('tlsb')];
+      try {
+        await startServer(b.rt, { name: 'echo', init: () => ok(null), handleCall: (req: unknown, _from, s) => reply(req, s) }, undefined, { name: 'echo' });
+        expect(await a.connect(b.node)).toBe(true);
+        expect(await a.rt.call({ name: 'echo', node: b.node }, 'over wss', { timeout: 5_000 })).toBe('over wss');
+        await expect(wsTransport().connect('127.0.0.1', Number(b.node.split(':').at(-1)))).rejects.toThrow(Error);
+      } finally {
+        await a.stop();
+        await b.stop();
+      }
     });
 
     it('a client without the CA fails to connect', async () => {
