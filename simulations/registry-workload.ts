@@ -252,9 +252,12 @@ export class RegistryWorkload implements Workload<JobOp, RegistryNodeMachine> {
     for (let k = 0; k < count; k++) {
       const n = this.nextJob++;
       const key = p.keyPermille > 0 && host.rng.int(0, 999) < p.keyPermille ? `key${host.rng.int(0, p.keys - 1)}` : null;
+      // Now and then a keyed submit names a job the client already has, as a buggy client would: unless that job
+      // was submitted under the same key, the registry must refuse it (idempotency_conflict), not answer with it.
+      const reuse = key !== null && cl.known.length > 0 && host.rng.int(0, 15) === 0;
       commands.push({
         c: 'submit',
-        id: `j${n}`,
+        id: reuse ? cl.known[host.rng.int(0, cl.known.length - 1)]! : `j${n}`,
         at: this.at(),
         type: JOB_TYPES[host.rng.int(0, JOB_TYPES.length - 1)]!,
         priority: host.rng.int(1, 15),

@@ -39,11 +39,18 @@ function timeOf(c: { readonly at?: number }): number {
 }
 
 /**
- * A submit: `existing` is the job the command's id or idempotency key already names, if any. `at`: the
- * command's time (a batched command takes its batch's).
+ * A submit: `existing` is the job the command's id or idempotency key already names, if any (the id's first).
+ * `at`: the command's time (a batched command takes its batch's).
  */
 export function decideSubmit(existing: JobHead | null, c: SubmitCommand | Extract<BatchedCommand, { c: 'submit' }>, at: number = timeOf(c)): Decision {
-  if (existing !== null) return { type: 'unchanged', job: existing };
+  if (existing !== null) {
+    // The id names a job submitted under another key (or none): not a retry of that submit, and answering with
+    // that job would give this key a job that does not hold it.
+    if (existing.id === c.id && c.idempotencyKey !== undefined && existing.idempotencyKey !== c.idempotencyKey) {
+      return { type: 'reject', reason: { code: 'idempotency_conflict', id: c.id, key: c.idempotencyKey, jobKey: existing.idempotencyKey } };
+    }
+    return { type: 'unchanged', job: existing };
+  }
   const job: Job = {
     id: c.id as JobId,
     type: c.type,

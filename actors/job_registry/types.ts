@@ -225,7 +225,9 @@ export type Rejection =
   | { readonly code: 'illegal_transition'; readonly from: JobStatus; readonly command: CommandName }
   /** Another worker already started this attempt. */
   | { readonly code: 'worker_mismatch'; readonly worker: string; readonly current: string | null }
-  | { readonly code: 'retries_exhausted'; readonly retries: number; readonly maxRetries: number };
+  | { readonly code: 'retries_exhausted'; readonly retries: number; readonly maxRetries: number }
+  /** A submit whose id names a job submitted under another idempotency key (`jobKey`; null: none). */
+  | { readonly code: 'idempotency_conflict'; readonly id: string; readonly key: string; readonly jobKey: string | null };
 
 export type RejectionCode = Rejection['code'];
 

@@ -2,8 +2,9 @@
 // watched as each node applies it: a submit that creates a job claims the key
 // for that log index, and a second creation under the same key at another
 // index is a violation (the same index on several nodes is the same entry);
-// a submit that creates nothing must resolve to its own id or to the key's
-// job. At the end, no node holds two jobs with one key.
+// a submit that creates nothing must resolve to the key's job (a submit whose
+// id names a job with another key is refused). At the end, no node holds two
+// jobs with one key.
 import type { Checker, TraceEvent, Violation } from '../trace.js';
 
 const NAME = 'registry-idempotency';
@@ -37,8 +38,10 @@ export function registryIdempotency(): Checker {
           else if (prev.index !== e.index || prev.id !== r.id) {
             out.push({ checker: NAME, time: e.time, message: `key ${key} yielded two jobs: ${prev.id} (created @${prev.index} on n${prev.node}) and ${r.id} (created @${e.index} on n${e.node})` });
           }
-        } else if (prev !== undefined && r.id !== prev.id && r.id !== c.id) {
-          out.push({ checker: NAME, time: e.time, message: `n${e.node} resolved submit ${c.id} with key ${key} @${e.index} to ${r.id}, but the key names ${prev.id}` });
+        } else if (prev === undefined || r.id !== prev.id) {
+          // A submit that creates nothing answers with the job holding its key (its own id's job only if that one
+          // holds the key; any other id is an idempotency_conflict).
+          out.push({ checker: NAME, time: e.time, message: `n${e.node} resolved submit ${c.id} with key ${key} @${e.index} to ${r.id}, but the key names ${prev?.id ?? 'no job'}` });
         }
       }
     },

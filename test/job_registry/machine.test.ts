@@ -224,7 +224,7 @@ describe('applying log entries', () => {
     expect(r.allEvents().map((e) => e.kind)).toEqual(['submitted', 'dispatched', 'started']);
   });
 
-  it('rejections carry their typed reason: not_found, stale_attempt, illegal_transition, worker_mismatch, retries_exhausted', () => {
+  it('rejections carry their typed reason: not_found, stale_attempt, illegal_transition, worker_mismatch, retries_exhausted (idempotency_conflict: see idempotency)', () => {
     const r = new Registry();
     expect(r.dispatch('nope')).toEqual(rejected('not_found', { id: 'nope' }));
     r.running('a', 'w1', 0, { maxRetries: 0 });
@@ -251,10 +251,28 @@ describe('idempotency', () => {
   it('resubmitting an id is idempotent: the first submit wins, and no event is emitted', () => {
     const r = new Registry();
     r.submit('a', { payload: { v: 1 } });
-    expect(r.submit('a', { payload: { v: 2 }, idempotencyKey: 'new' })).toEqual({ type: 'ok', id: 'a', status: 'pending', attempt: 1, changed: false, created: false });
+    expect(r.submit('a', { payload: { v: 2 } })).toEqual({ type: 'ok', id: 'a', status: 'pending', attempt: 1, changed: false, created: false });
+    r.submit('b', { idempotencyKey: 'kb' });
+    // A retry of a keyed submit may carry its key or leave it out.
+    expect(r.submit('b', { idempotencyKey: 'kb', payload: { v: 3 } })).toMatchObject({ type: 'ok', id: 'b', changed: false, created: false });
+    expect(r.submit('b', { payload: { v: 3 } })).toMatchObject({ type: 'ok', id: 'b', changed: false, created: false });
     expect(r.get('a')).toMatchObject({ payload: { v: 1 }, idempotencyKey: null });
+    expect(r.allEvents()).toHaveLength(2);
+  });
+
+  it('an id submitted under another key (or none) is an idempotency_conflict: nothing changes, and the key stays free or with its job', () => {
+    const r = new Registry();
+    r.submit('a', { payload: { v: 1 } });
+    r.submit('b', { idempotencyKey: 'kb' });
+    r.submit('c', { idempotencyKey: 'kc' });
+    expect(r.submit('a', { idempotencyKey: 'new' })).toEqual(rejected('idempotency_conflict', { id: 'a', key: 'new', jobKey: null }));
+    expect(r.submit('b', { idempotencyKey: 'other' })).toEqual(rejected('idempotency_conflict', { id: 'b', key: 'other', jobKey: 'kb' }));
+    // The key names job c, the id job b: neither answer would be the same job for the same key.
+    expect(r.submit('b', { idempotencyKey: 'kc' })).toEqual(rejected('idempotency_conflict', { id: 'b', key: 'kc', jobKey: 'kb' }));
     expect(r.q({ q: 'byKey', key: 'new' })).toBeNull();
-    expect(r.allEvents()).toHaveLength(1);
+    expect(r.q({ q: 'byKey', key: 'kc' })).toMatchObject({ id: 'c' });
+    expect(r.get('a')).toMatchObject({ idempotencyKey: null });
+    expect(r.allEvents()).toHaveLength(3);
   });
 
   it('a key lives as long as its job: once retention removes the job, the key makes a new one', () => {

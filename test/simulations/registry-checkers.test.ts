@@ -169,6 +169,18 @@ describe('registry-idempotency: a key never yields two jobs', () => {
       'n0 holds two jobs with key k: j1 and j2',
     ]);
   });
+  it('reports a submit answered with its own id when that job does not hold its key (an idempotency_conflict let through)', () => {
+    const j0 = job('j0', 'pending', 1);
+    const j1 = job('j1', 'pending', 1, { idempotencyKey: 'k' });
+    const msgs = run(registryIdempotency(), [
+      apply(0, 2, [item(submit('j0') as JobApplied['command'], ok(j0, true, true), null, j0)]),
+      apply(0, 3, [item(submit('j0', 'k0') as JobApplied['command'], ok(j0, false, false), j0, j0)]),
+      apply(0, 4, [item(submit('j1', 'k') as JobApplied['command'], ok(j1, true, true), null, j1)]),
+      apply(0, 5, [item(submit('j0', 'k') as JobApplied['command'], ok(j0, false, false), j0, j0)]),
+      final([dump(0, [j0, j1])]),
+    ]);
+    expect(msgs).toEqual(['n0 resolved submit j0 with key k0 @3 to j0, but the key names no job', 'n0 resolved submit j0 with key k @5 to j0, but the key names j1']);
+  });
 });
 
 describe('registry-acknowledged: every acknowledged submission exists', () => {

@@ -34,6 +34,7 @@ function coverage(): { checker: Checker; seen: Map<string, number> } {
       const c = x.command?.c ?? 'invalid';
       if (r?.type === 'rejected') count(r.reason.code);
       if (r?.type === 'ok') count(`${c} ${r.changed ? 'changed' : 'unchanged'}`);
+      if (r?.type === 'ok' && x.command?.c === 'submit' && r.id !== x.command.id) count('key resolved to another id');
       if (c === 'redispatch' && x.before !== null && x.after !== null && x.after.attempt > x.before.attempt) count('re-dispatch');
     }
   };
@@ -62,6 +63,8 @@ describe('job registry workload: bounded campaign', () => {
       'keyed submit',
       'submit changed',
       'submit unchanged', // a re-sent submit, or a key that already names a job
+      'key resolved to another id', // a fresh id under a key that names a job: the key's job answers
+      'idempotency_conflict', // a known id under another key
       'stale_attempt',
       'illegal_transition',
       'worker_mismatch',
