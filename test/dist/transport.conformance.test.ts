@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { realEnv } from '../../runtime/adapters/real.js';
 import { VirtualEnv } from '../../runtime/adapters/virtual.js';
 import { MemoryNetwork, connectTimeoutMs } from '../../runtime/dist/memory.js';
@@ -463,6 +463,42 @@ describe('ws transport', () => {
     second.conn.send('y'.repeat(1024)); // exactly the limit is accepted
     await net.until(() => accepted[1]?.frames.length === 1, 'a frame at the limit on a new connection');
     expect(second.closes).toEqual([]);
+  });
+
+  it('bufferedBytes follows the socket when the peer stops reading (ws bufferedAmount), and onDrain fires once it has caught up', async () => {
+    const net = wsNet();
+    // A bare ws server that stops reading its socket: the kernel's buffers fill, then ws queues in user space.
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    await new Promise((r) => server.once('listening', r));
+    let sock: import('node:net').Socket | undefined;
+    let received = 0;
+    server.on('connection', (ws, req) => {
+      sock = req.socket;
+      sock.pause();
+      ws.on('message', () => received++);
+    });
+    try {
+      const client = record(await net.settle(net.client.connect('127.0.0.1', (server.address() as import('node:net').AddressInfo).port)));
+      let drains = 0;
+      client.conn.onDrain = () => drains++;
+      await net.until(() => sock !== undefined, 'the server side');
+      const frame = 'z'.repeat(64 * 1024);
+      let sent = 0;
+      while (client.conn.bufferedBytes() < 4 * 1024 * 1024 && sent < 2_000) {
+        client.conn.send(frame);
+        sent++;
+        if (sent % 16 === 0) await net.quiet(); // let the socket write what the kernel takes
+      }
+      expect(client.conn.bufferedBytes()).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+      expect(drains).toBe(0);
+      sock!.resume();
+      await net.until(() => received === sent && drains === 1, 'every frame read and the drain');
+      expect(client.conn.bufferedBytes()).toBe(0);
+    } finally {
+      // The server's close waits for its connections to end.
+      for (const ws of server.clients) ws.terminate();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('a close reason over 120 bytes reaches the peer cut at a character boundary', async () => {
