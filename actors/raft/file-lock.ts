@@ -63,6 +63,8 @@ export interface LockHost {
   readonly pid: number;
   readonly host: string;
   processInfo(pid: number): ProcInfo;
+  /** A fresh token naming one holder (unique among this log's holders). */
+  token(): string;
 }
 
 /** Linux: /proc/<pid>/stat, fields after the command name: 1 is the state, 20 the start time (clock ticks since boot). */
@@ -93,6 +95,7 @@ export const thisHost: LockHost = {
     if (stat !== null) return { running: stat[0] !== 'Z' && stat[0] !== 'X', start: stat[19] ?? null };
     return { running: signalZero(pid), start: null };
   },
+  token: () => randomBytes(8).toString('hex'),
 };
 
 function readOwner(path: string): LockOwner | null {
@@ -147,7 +150,7 @@ export class FileLock {
    * process has it, or a process on another host; other errors (a read-only directory) as they come.
    */
   static acquire(path: string, host: LockHost = thisHost): FileLock {
-    const token = randomBytes(8).toString('hex');
+    const token = host.token();
     const owner: LockOwner = { pid: host.pid, host: host.host, start: host.processInfo(host.pid).start, token };
     const draft = `${path}.${token}`;
     writeFileSync(draft, `${JSON.stringify(owner)}\n`);

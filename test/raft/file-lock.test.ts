@@ -9,10 +9,12 @@ import { FileLock, type LockHost, LockHeld, type LockOwner, thisHost } from '../
 
 /** A host where process 100 is us and `others` are the other processes that run, with their start times. */
 function fakeHost(others: Record<number, string>): LockHost {
+  let tokens = 0;
   return {
     pid: 100,
     host: 'here',
     processInfo: (pid) => (pid === 100 ? { running: true, start: '5000' } : pid in others ? { running: true, start: others[pid]! } : { running: false, start: null }),
+    token: () => `t${++tokens}`,
   };
 }
 
@@ -39,7 +41,7 @@ describe('FileLock', () => {
 
   it('takes a free lock, names this process in it, and removes it on release', () => {
     const lock = FileLock.acquire(path, fakeHost({}));
-    expect(held()).toMatchObject({ pid: 100, host: 'here', start: '5000' });
+    expect(held()).toEqual({ pid: 100, host: 'here', start: '5000', token: 't1' });
     lock.release();
     lock.release();
     expect(readdirSync(dir)).toEqual([]);
