@@ -400,6 +400,18 @@ describe('job_registry: the event feed', () => {
     expect(await rc.call(n, { type: 'subscribe', after: 0, subscriber: sub.pid, window: 65 })).toMatchObject({ type: 'error', error: { code: 'bad_request', field: 'window' } });
   });
 
+  it('by default every node proposes prunes of what finished more than 30 days before its clock', async () => {
+    const { rc } = await started('retention-default', { pruneEveryMs: 1_000 });
+    await rc.c.tick(3_500);
+    const prunes = rc.members
+      .get('n1')!
+      .disk.entries.filter((e) => e.kind === 'command' && e.data.includes('"prune"'))
+      .map((e) => JSON.parse(e.data) as { c: string; before: number; at: number });
+    // One a second from the leader (the others' proposals answer not_leader and are dropped).
+    expect(prunes.length).toBeGreaterThanOrEqual(3);
+    for (const p of prunes) expect(p.at - p.before).toBe(30 * 24 * 3600 * 1000);
+  });
+
   it('retention removes old terminal jobs on every node by one committed prune; a subscriber behind it is told the feed was truncated', async () => {
     // Seconds stand in for days: the virtual clock drives Raft ticks too.
     const { rc, followers } = await started('retention', { retentionMs: 5_000, pruneEveryMs: 1_000 });
