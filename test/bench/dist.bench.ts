@@ -148,8 +148,9 @@ const rtBlocks = 8;
 const rtBlockSize = 5_000;
 
 /**
- * Sequential calls against the same loop on bare ws, in `rtBlocks` alternating blocks of `rtBlockSize` (calls
- * first in odd pairs, raw first in even ones), so that both loops see the same moments of the VM: the speed at
+ * Sequential calls against the same loop on bare ws: `rtBlocks` pairs of blocks of `rtBlockSize`, one block of
+ * each side a pair, in ABBA order (calls first in pairs 0 and 3 of every four, raw first in pairs 1 and 2), so
+ * that both loops see the same moments of the VM: the speed at
  * which it wakes a sleeping process changes from minute to minute and sets most of a round trip's time. Each
  * side's rate is the median of its blocks; percentiles are over all of a side's round trips.
  */
