@@ -303,17 +303,19 @@ describe('resources a process owns (ctx.own)', () => {
       if (fails) throw new Error(`${name} would not close`);
     },
   });
+  /** A process that owns `resources`, in that order, and waits. */
+  const owner = (h: ReturnType<typeof harness>, ...resources: { close(): void }[]) =>
+    h.rt.spawn({
+      init: (ctx) => {
+        for (const r of resources) ctx.own(r);
+      },
+      receive: () => {},
+    });
 
   it('are closed when the process is killed (no terminate runs), newest first, before links and monitors hear of it', async () => {
     const h = harness();
     const log: string[] = [];
-    const victim = h.rt.spawn({
-      init: (ctx) => {
-        ctx.own(resource(log, 'file'));
-        ctx.own(resource(log, 'socket'));
-      },
-      receive: () => {},
-    });
+    const victim = owner(h, resource(log, 'file'), resource(log, 'socket'));
     const seen: string[] = [];
     const watcher = h.rt.spawn({
       init: (ctx) => {
@@ -368,13 +370,7 @@ describe('resources a process owns (ctx.own)', () => {
   it('a close that throws is reported and stops neither the death nor the other closes', async () => {
     const h = harness();
     const log: string[] = [];
-    const p = h.rt.spawn({
-      init: (ctx) => {
-        ctx.own(resource(log, 'first'));
-        ctx.own(resource(log, 'broken', true));
-      },
-      receive: () => {},
-    });
+    const p = owner(h, resource(log, 'first'), resource(log, 'broken', true));
     await h.settle();
     h.rt.exit(p, 'kill');
     await h.settle();
