@@ -1,185 +1,101 @@
-// One writer per Raft log: a lock file beside the log (`<log>.lock`) naming the
-// process that has it open. Two members started on the same directory (two
-// containers on one volume, a node started twice by hand) would otherwise both
-// append to one log, each believing its votes and entries are its own: Raft's
-// safety rests on a member never forgetting those, and neither engine stops a
-// second process (an append-only file has no locking; SQLite serialises the two
-// writers' transactions but lets both in).
+// One writer per Raft log: an exclusive lock on a file beside the log
+// (`<log>.lock`), held for as long as the log is open. Two members started on
+// the same directory (two containers on one volume, a node started twice by
+// hand) would otherwise both append to one log, each taking the other's votes
+// and entries for its own: Raft's safety rests on a member never forgetting
+// those, and neither engine stops a second process by itself (an append-only
+// file has no locking; SQLite lets a second writer in between transactions).
 //
-// Node has no flock, so this is the pid-file discipline PostgreSQL uses for its
-// data directory: the lock is created atomically with its content (written to a
-// private file, then hard-linked to the lock's name, which fails if the name
-// exists), and a lock left by a process that is gone is taken over. "Gone" is
-// decided on this host only: the pid no longer runs, runs as a zombie, or now
-// belongs to a process started at another time (Linux: /proc/<pid>/stat's start
-// time), so a pid reused after a reboot does not keep a log locked. A lock from
-// another host is never taken over: this host cannot tell whether that process
-// still runs, so the operator removes the file (the error says which).
-//
-// Within one process the lock is taken over as well: raft_fsm owns its storage
-// (ctx.own closes it even when the fsm is killed), but a storage opened outside
-// any process and never closed, or a node's runtime stopped in a test as a
-// crash would stop it, must not keep this process from opening the log again.
-// The old holder's close does not remove the new holder's lock (each holder
-// checks its own token first).
-import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// The lock is the operating system's: a POSIX byte-range lock, taken through
+// SQLite (an empty database held in an EXCLUSIVE transaction that never
+// commits; Node has no flock of its own). So:
+// - the kernel drops it when the holder dies, however it dies: a lock is never
+//   stale, and there is no pid or host name to interpret (a pid file gets both
+//   wrong across containers: separate pid namespaces, shared or changing host
+//   names);
+// - it holds between processes and containers that share the file on one
+//   kernel, and on network file systems that lock byte ranges (NFS with lockd);
+// - SQLite makes two connections of one process exclude each other too (POSIX
+//   locks alone are per process), so a second open in this process is refused
+//   as well.
+// The lock file is never deleted: a process could be about to lock it, and
+// would then lock a file nobody else sees. Beside it, `<log>.lock.owner` notes
+// who holds the lock (pid, host; the file's time says since when): for the
+// error message only.
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import Database from 'better-sqlite3';
 
-/** What a lock file holds (JSON). `start` is the holder's start time where the OS tells it, else null. */
-export interface LockOwner {
+/** Who holds a lock, as the holder noted it. */
+export interface LockNote {
   readonly pid: number;
   readonly host: string;
-  readonly start: string | null;
-  /** Which holder this is: a process that reopens the log takes a new token. */
-  readonly token: string;
+  /** When it took the lock: the note's modification time (no clock is read here). */
+  readonly since: Date;
 }
 
-/** Why a lock could not be taken: the holder (still running here, or on another host) and the lock's path. */
+/** The lock is held by another process (or another open in this one). */
 export class LockHeld extends Error {
   constructor(
     readonly path: string,
-    readonly owner: LockOwner,
-    readonly sameHost: boolean,
-    /** When the lock was taken: its file's modification time (no clock is read here). */
-    readonly since: Date | null,
+    /** What the holder noted beside the lock; null when it left no readable note. */
+    readonly holder: LockNote | null,
   ) {
     super(
-      `${path} is held by pid ${owner.pid} on ${owner.host}${since === null ? '' : ` since ${since.toISOString()}`}` +
-        (sameHost ? ': stop that process first' : `: this host cannot tell whether it still runs; remove ${path} once it has stopped`),
+      holder === null
+        ? `${path} is held by another process (it left no note of itself)`
+        : `${path} is held by pid ${holder.pid} on ${holder.host} since ${holder.since.toISOString()}`,
     );
     this.name = 'LockHeld';
   }
 }
 
-interface ProcInfo {
-  /** False for no such process, or a zombie (dead, not yet reaped by its parent). */
-  readonly running: boolean;
-  readonly start: string | null;
-}
-
-/** The injected view of this host's processes (tests replace it to fake other holders). */
-export interface LockHost {
-  readonly pid: number;
-  readonly host: string;
-  processInfo(pid: number): ProcInfo;
-  /** A fresh token naming one holder (unique among this log's holders). */
-  token(): string;
-}
-
-/** Linux: /proc/<pid>/stat, fields after the command name: 1 is the state, 20 the start time (clock ticks since boot). */
-function procStat(pid: number): readonly string[] | null {
+function readNote(path: string): LockNote | null {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const o = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown; host?: unknown };
+    return Number.isSafeInteger(o.pid) && typeof o.host === 'string' ? { pid: o.pid as number, host: o.host, since: statSync(path).mtime } : null;
   } catch {
     return null;
   }
-}
-
-function signalZero(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists, as another user's process.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export const thisHost: LockHost = {
-  pid: process.pid,
-  host: hostname(),
-  processInfo(pid) {
-    const stat = procStat(pid);
-    if (stat !== null) return { running: stat[0] !== 'Z' && stat[0] !== 'X', start: stat[19] ?? null };
-    return { running: signalZero(pid), start: null };
-  },
-  token: () => randomBytes(8).toString('hex'),
-};
-
-function readOwner(path: string): LockOwner | null {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-  try {
-    const o = JSON.parse(text) as Partial<LockOwner>;
-    if (Number.isSafeInteger(o.pid) && typeof o.host === 'string' && typeof o.token === 'string') {
-      return { pid: o.pid!, host: o.host, start: typeof o.start === 'string' ? o.start : null, token: o.token };
-    }
-  } catch {
-    // fall through: unreadable
-  }
-  // Content is written before the name exists, so a lock without it is one a power loss cut short: its holder is gone.
-  return { pid: 0, host: '', start: null, token: '' };
-}
-
-function modifiedAt(path: string): Date | null {
-  try {
-    return statSync(path).mtime;
-  } catch {
-    return null;
-  }
-}
-
-/** Whether `owner`'s process is gone, as far as `host` can tell (null: it cannot tell). */
-function isStale(owner: LockOwner, host: LockHost): boolean | null {
-  if (owner.token === '') return true;
-  if (owner.host !== host.host) return null;
-  if (owner.pid === host.pid) return true; // an earlier holder in this process (see the header)
-  const p = host.processInfo(owner.pid);
-  if (!p.running) return true;
-  return owner.start !== null && p.start !== null && owner.start !== p.start;
 }
 
 /** A lock this process holds until release(). */
 export class FileLock {
-  private held = true;
+  private db: Database.Database | null;
 
   private constructor(
     readonly path: string,
-    private readonly token: string,
-  ) {}
-
-  /**
-   * Takes the lock at `path`, taking over a stale one (see the header). Throws LockHeld when a live
-   * process has it, or a process on another host; other errors (a read-only directory) as they come.
-   */
-  static acquire(path: string, host: LockHost = thisHost): FileLock {
-    const token = host.token();
-    const owner: LockOwner = { pid: host.pid, host: host.host, start: host.processInfo(host.pid).start, token };
-    const draft = `${path}.${token}`;
-    writeFileSync(draft, `${JSON.stringify(owner)}\n`);
-    try {
-      // A stale lock is removed and the link tried again; more rounds only if rivals keep taking the name over.
-      for (let round = 0; round < 3; round++) {
-        try {
-          linkSync(draft, path);
-          return new FileLock(path, token);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        }
-        const holder = readOwner(path);
-        if (holder === null) continue; // released between our link and our read
-        const stale = isStale(holder, host);
-        if (stale !== true) throw new LockHeld(path, holder, stale !== null, modifiedAt(path));
-        // Only if it is still the stale one: a rival taking over at the same moment keeps its fresh lock.
-        if (readOwner(path)?.token === holder.token) rmSync(path, { force: true });
-      }
-      throw new Error(`${path}: several processes are taking this lock at once`);
-    } finally {
-      rmSync(draft, { force: true });
-    }
+    db: Database.Database,
+  ) {
+    this.db = db;
   }
 
-  /** Removes the lock if it is still this holder's (a later holder in this process may have taken it over). Idempotent. */
+  /**
+   * Takes the lock at `path` (creating the file if needed) without waiting: throws LockHeld when it is held,
+   * other errors (a read-only directory) as they come.
+   */
+  static acquire(path: string): FileLock {
+    // timeout 0: refused at once, not after better-sqlite3's default five seconds of retries.
+    const db = new Database(path, { timeout: 0 });
+    try {
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE');
+    } catch (e) {
+      db.close();
+      if ((e as { code?: unknown }).code === 'SQLITE_BUSY') throw new LockHeld(path, readNote(`${path}.owner`));
+      throw e;
+    }
+    // Informational only: a crash between the lock and this write leaves an old note, corrected by the next holder.
+    writeFileSync(`${path}.owner`, `${JSON.stringify({ pid: process.pid, host: hostname() })}\n`);
+    return new FileLock(path, db);
+  }
+
+  /** Removes the note, then lets the lock go. Idempotent. */
   release(): void {
-    if (!this.held) return;
-    this.held = false;
-    if (readOwner(this.path)?.token === this.token) rmSync(this.path, { force: true });
+    const db = this.db;
+    if (db === null) return;
+    this.db = null;
+    rmSync(`${this.path}.owner`, { force: true });
+    db.close();
   }
 }

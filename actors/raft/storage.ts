@@ -17,7 +17,7 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { EntryKind, HardState, Index, LogEntry, NodeId, Persisted, RaftStorage, Snapshot, SnapshotMeta, Term } from './types.js';
 import { entryTexts } from './entry-text.js';
-import { FileLock, type LockHost, LockHeld } from './file-lock.js';
+import { FileLock, LockHeld } from './file-lock.js';
 import { ColdEntry } from './log.js';
 import type { RaftMessage } from './messages.js';
 
@@ -57,9 +57,9 @@ export class RaftStorageError extends Error {
 export const initialHardState: HardState = Object.freeze({ term: 0, vote: null, commit: 0 });
 
 /** The log's lock (file-lock.ts), taken before either engine touches its file; a live holder is `locked`. */
-export function takeLock(path: string, host?: LockHost): FileLock {
+export function takeLock(path: string): FileLock {
   try {
-    return FileLock.acquire(`${path}.lock`, host);
+    return FileLock.acquire(`${path}.lock`);
   } catch (e) {
     if (e instanceof LockHeld) throw new RaftStorageError('locked', e.message);
     throw e;

@@ -1,24 +1,13 @@
-// The lock beside each Raft log (actors/raft/file-lock.ts): who may take it over
-// and who may not. Other holders are faked through the injected LockHost, except
-// in the last test, which asks this machine about a process that really runs.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+// The lock beside each Raft log (actors/raft/file-lock.ts): an OS lock, so it
+// excludes a second open in this process and in another, and dies with its
+// holder. The storage tests (storage.test.ts, "one process per log") hold a log
+// open in a real child process and kill it.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileLock, type LockHost, LockHeld, type LockOwner, thisHost } from '../../actors/raft/file-lock.js';
-
-/** A host where process 100 is us and `others` are the other processes that run, with their start times. */
-function fakeHost(others: Record<number, string>): LockHost {
-  let tokens = 0;
-  return {
-    pid: 100,
-    host: 'here',
-    processInfo: (pid) => (pid === 100 ? { running: true, start: '5000' } : pid in others ? { running: true, start: others[pid]! } : { running: false, start: null }),
-    token: () => `t${++tokens}`,
-  };
-}
-
-const owner = (o: Partial<LockOwner>): LockOwner => ({ pid: 200, host: 'here', start: '7000', token: 'abcd', ...o });
+import { FileLock, LockHeld } from '../../actors/raft/file-lock.js';
 
 describe('FileLock', () => {
   let dir = '';
@@ -29,7 +18,6 @@ describe('FileLock', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const held = (): LockOwner => JSON.parse(readFileSync(path, 'utf8')) as LockOwner;
   const caught = (f: () => unknown): unknown => {
     try {
       f();
@@ -39,71 +27,50 @@ describe('FileLock', () => {
     return undefined;
   };
 
-  it('takes a free lock, names this process in it, and removes it on release', () => {
-    const lock = FileLock.acquire(path, fakeHost({}));
-    expect(held()).toEqual({ pid: 100, host: 'here', start: '5000', token: 't1' });
-    lock.release();
-    lock.release();
-    expect(readdirSync(dir)).toEqual([]);
-  });
-
-  it('refuses while the holder runs on this host, and says who holds it', () => {
-    writeFileSync(path, JSON.stringify(owner({})));
-    const taken = new Date(Date.UTC(2026, 10, 23));
-    utimesSync(path, taken, taken);
-    const e = caught(() => FileLock.acquire(path, fakeHost({ 200: '7000' })));
+  it('is held until released, names its holder beside it, and is free again after', () => {
+    const lock = FileLock.acquire(path);
+    expect(JSON.parse(readFileSync(`${path}.owner`, 'utf8'))).toEqual({ pid: process.pid, host: hostname() });
+    const e = caught(() => FileLock.acquire(path));
     expect(e).toBeInstanceOf(LockHeld);
-    expect((e as LockHeld).sameHost).toBe(true);
-    expect((e as Error).message).toContain('pid 200 on here since 2026-11-23T00:00:00.000Z: stop that process first');
-    expect(held().token).toBe('abcd');
-    expect(readdirSync(dir)).toEqual(['raft.log.lock']);
-  });
-
-  it('takes over a lock whose process is gone, or whose pid now belongs to a process started at another time', () => {
-    writeFileSync(path, JSON.stringify(owner({})));
-    FileLock.acquire(path, fakeHost({})).release();
-    writeFileSync(path, JSON.stringify(owner({})));
-    const lock = FileLock.acquire(path, fakeHost({ 200: '9999' }));
-    expect(held().pid).toBe(100);
+    expect((e as LockHeld).holder).toMatchObject({ pid: process.pid, host: hostname() });
+    expect((e as Error).message).toContain(`is held by pid ${process.pid} on ${hostname()} since `);
     lock.release();
-    // Without a start time on either side, a running pid is taken to be the holder.
-    writeFileSync(path, JSON.stringify(owner({ start: null })));
-    expect(caught(() => FileLock.acquire(path, fakeHost({ 200: '9999' })))).toBeInstanceOf(LockHeld);
-  });
-
-  it('never takes over a lock from another host, and tells the operator how to clear it', () => {
-    writeFileSync(path, JSON.stringify(owner({ host: 'there' })));
-    const e = caught(() => FileLock.acquire(path, fakeHost({})));
-    expect(e).toBeInstanceOf(LockHeld);
-    expect((e as LockHeld).sameHost).toBe(false);
-    expect((e as Error).message).toContain(`remove ${path} once it has stopped`);
-  });
-
-  it('takes over an unreadable lock (a power loss cut it short; content is written before the name exists)', () => {
-    writeFileSync(path, '');
-    FileLock.acquire(path, fakeHost({})).release();
-    writeFileSync(path, '{"pid":');
-    FileLock.acquire(path, fakeHost({})).release();
-    expect(readdirSync(dir)).toEqual([]);
-  });
-
-  it('a holder releasing after another took over in this process leaves the new lock in place', () => {
-    const host = fakeHost({});
-    const first = FileLock.acquire(path, host);
-    const second = FileLock.acquire(path, host);
-    first.release();
-    expect(readdirSync(dir)).toEqual(['raft.log.lock']);
-    second.release();
-    expect(readdirSync(dir)).toEqual([]);
-  });
-
-  it('on this machine: a lock naming a running process (pid 1, its real start time) is held', () => {
-    const init = thisHost.processInfo(1);
-    expect(init.running).toBe(true);
-    writeFileSync(path, JSON.stringify(owner({ pid: 1, host: hostname(), start: init.start })));
-    expect(caught(() => FileLock.acquire(path))).toBeInstanceOf(LockHeld);
-    // A pid that does not run here (beyond the kernel's pid_max): taken over.
-    writeFileSync(path, JSON.stringify(owner({ pid: 2 ** 22 + 1, host: hostname() })));
+    lock.release();
+    // The note goes; the lock file stays (deleting it could let two processes lock two different files).
+    expect(existsSync(`${path}.owner`)).toBe(false);
+    expect(statSync(path).isFile()).toBe(true);
     FileLock.acquire(path).release();
+  });
+
+  it('refuses with what it can say when the holder left no readable note', () => {
+    const lock = FileLock.acquire(path);
+    writeFileSync(`${path}.owner`, '{"pid":');
+    const e = caught(() => FileLock.acquire(path));
+    expect(e).toBeInstanceOf(LockHeld);
+    expect((e as LockHeld).holder).toBeNull();
+    expect((e as Error).message).toBe(`${path} is held by another process (it left no note of itself)`);
+    lock.release();
+  });
+
+  it('excludes another process, and is free once that process is killed (nothing stale is left to judge)', async () => {
+    const holder = spawn(
+      process.execPath,
+      ['--import', 'tsx', '-e', `import { FileLock } from ${JSON.stringify(join(process.cwd(), 'actors/raft/file-lock.ts'))}; FileLock.acquire(${JSON.stringify(path)}); console.log('held'); setInterval(() => {}, 1000);`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<void>((done) => holder.on('exit', () => done()));
+    try {
+      await new Promise<void>((held) => holder.stdout.on('data', (d: Buffer) => String(d).includes('held') && held()));
+      const e = caught(() => FileLock.acquire(path));
+      expect(e).toBeInstanceOf(LockHeld);
+      expect((e as LockHeld).holder?.pid).toBe(holder.pid);
+    } finally {
+      holder.kill('SIGKILL');
+      await exited;
+    }
+    const lock = FileLock.acquire(path);
+    // Its note replaced the dead holder's.
+    expect(JSON.parse(readFileSync(`${path}.owner`, 'utf8')).pid).toBe(process.pid);
+    lock.release();
   });
 });

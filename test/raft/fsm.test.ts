@@ -390,12 +390,12 @@ describe('raft_fsm: durability and failures', () => {
     await rc.c.until(() => rc.members.get(victim)!.kv.map.get('before') === 1, 'applied on the member');
     const m = rc.members.get(victim)!;
     const old = m.storage!;
-    expect(existsSync(`${rc.logPath(victim)}.lock`)).toBe(true);
+    expect(existsSync(`${rc.logPath(victim)}.lock.owner`)).toBe(true);
     rc.rt(victim).exit(m.pid!, 'kill');
     await rc.c.until(() => rc.view(victim) === undefined, 'the fsm is gone');
     // Closed by its owner's death: the file descriptor and the lock are released.
     expect(() => old.load()).toThrow(expect.objectContaining({ code: 'closed' }));
-    expect(existsSync(`${rc.logPath(victim)}.lock`)).toBe(false);
+    expect(existsSync(`${rc.logPath(victim)}.lock.owner`)).toBe(false);
     expect(await rc.propose(leader, set('while_down', 2))).toMatchObject({ type: 'ok' });
     await rc.startFsm(
       victim,

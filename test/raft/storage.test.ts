@@ -493,7 +493,7 @@ describe.each(engines)('$engine engine: one process per log', ({ engine, file: f
   let dir = '';
   tempDirEachTest((d) => (dir = d));
 
-  it('refuses to open a log another process has open (locked), and takes it over once that process is killed', async () => {
+  it('refuses to open a log another process has open (locked, naming it), and opens it once that process is killed', async () => {
     const file = join(dir, fileName);
     // Parent-kill mode: the writer appends one batch, then holds the storage open until killed.
     const child = spawn(process.execPath, ['--import', 'tsx', writer, '--path', file, '--engine', engine, '--batches', '1', '--batch-size', '3'], {
@@ -511,32 +511,31 @@ describe.each(engines)('$engine engine: one process per log', ({ engine, file: f
       expect(thrown).toBeInstanceOf(RaftStorageError);
       expect((thrown as RaftStorageError).code).toBe('locked');
       expect((thrown as Error).message).toContain(`pid ${child.pid}`);
-      expect(JSON.parse(readFileSync(`${file}.lock`, 'utf8')).pid).toBe(child.pid);
+      expect(JSON.parse(readFileSync(`${file}.lock.owner`, 'utf8')).pid).toBe(child.pid);
     } finally {
       child.kill('SIGKILL');
       await exited;
     }
-    // The holder is gone: its lock is stale, and the log is whole.
+    // The holder is gone, and its lock with it (the kernel's): the log opens whole.
     const s = open(file);
     expect(indexes(s)).toEqual([1, 2, 3]);
-    expect(JSON.parse(readFileSync(`${file}.lock`, 'utf8')).pid).toBe(process.pid);
+    expect(JSON.parse(readFileSync(`${file}.lock.owner`, 'utf8')).pid).toBe(process.pid);
     s.close();
-    expect(existsSync(`${file}.lock`)).toBe(false);
+    expect(existsSync(`${file}.lock.owner`)).toBe(false);
   });
 
-  it('within one process a reopening takes the lock over, and the earlier holder\'s close leaves it alone', () => {
+  it('a second open in the same process is refused too, and the log opens again once the first is closed', () => {
     const file = join(dir, fileName);
     const first = open(file);
     first.append([entry(1, 1)]);
-    // As after a member's process was killed without terminate and restarted by its supervisor.
-    const second = open(file);
+    expectCode(() => open(file), 'locked');
+    // The refused open touched nothing: the first still writes, and a reopening sees it all.
+    first.append([entry(2, 1)]);
     first.close();
-    expect(existsSync(`${file}.lock`)).toBe(true);
-    expect(indexes(second)).toEqual([1]);
-    second.close();
-    expect(existsSync(`${file}.lock`)).toBe(false);
-    // No draft of a lock is left beside the log.
-    expect(readdirSync(dir).filter((f) => f.includes('.lock'))).toEqual([]);
+    const again = open(file);
+    expect(indexes(again)).toEqual([1, 2]);
+    again.close();
+    expect(readdirSync(dir).filter((f) => f.endsWith('.owner'))).toEqual([]);
   });
 });
 
