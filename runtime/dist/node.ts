@@ -149,8 +149,8 @@ export class Distribution implements RemotePort {
   private readonly wanted = new Map<string, { attempt: number; timer: TimerHandle | undefined }>();
   private readonly nodeMonitors = new Map<string, Set<Pid>>();
   private readonly subscribers = new Set<(e: NodeEvent) => void>();
-  /** monitorNodes subscribers: pid → whether it wants hidden nodes too. */
-  private readonly nodeWatchers = new Map<Pid, { readonly hidden: boolean }>();
+  /** monitorNodes subscribers: pid → whether it wants hidden nodes too, and how to stop watching its exit. */
+  private readonly nodeWatchers = new Map<Pid, { readonly hidden: boolean; readonly unwatch: () => void }>();
   private readonly spawnables = new Map<string, Starter>();
   private readonly pendingSpawns = new Map<Ref, { node: string; resolve: (pid: Pid) => void; reject: (e: Error) => void; link: Pid | undefined }>();
   /** Callers of whenWritable, per node: released on drain or when the node goes down. */
@@ -261,9 +261,16 @@ export class Distribution implements RemotePort {
    * not a live local process (nothing is subscribed).
    */
   monitorNodes(pid: Pid, on = true, opts: { readonly hidden?: boolean } = {}): boolean {
-    if (!on) return this.nodeWatchers.delete(pid);
+    const w = this.nodeWatchers.get(pid);
+    if (!on) {
+      w?.unwatch();
+      return this.nodeWatchers.delete(pid);
+    }
     if (!this.rt.isAlive(pid)) return false; // local processes only: isAlive knows no remote pid
-    this.nodeWatchers.set(pid, { hidden: opts.hidden ?? false });
+    w?.unwatch();
+    // Dropped at its death, so processes that subscribe and die do not pile up on a quiet cluster.
+    const unwatch = this.rt.watchExit(pid, () => this.nodeWatchers.delete(pid));
+    this.nodeWatchers.set(pid, { hidden: opts.hidden ?? false, unwatch });
     return true;
   }
 
@@ -725,6 +732,10 @@ export class Distribution implements RemotePort {
     const prefix = peer.pidPrefix;
     const rt = this.rt;
     for (const op of d.frame.ops) {
+      // An answer queued by an earlier op (a `down` for a call to no one, say) can fill the outbox, flush it at
+      // once and find the link over hardBufferedBytes: dropped, the peer is down for everyone here, and the rest
+      // of its frame must not act after that (a link made after nodeDown would never fire).
+      if (peer.conn === undefined) return;
       switch (op.t) {
         case 'send':
           rt.remoteDeliver(op.to as Pid, op.msg);
@@ -882,11 +893,7 @@ export class Distribution implements RemotePort {
 
   private emit(e: NodeEvent, hidden: boolean): void {
     for (const s of this.subscribers) s(e);
-    for (const [pid, w] of this.nodeWatchers) {
-      // A watcher that died is dropped here: pids are never reused, so nothing else can receive in its place.
-      if (!this.rt.isAlive(pid)) this.nodeWatchers.delete(pid);
-      else if (!hidden || w.hidden) this.rt.send(pid, e);
-    }
+    for (const [pid, w] of this.nodeWatchers) if (!hidden || w.hidden) this.rt.send(pid, e);
   }
 
   // ---- liveness and reconnects ------------------------------------------

@@ -776,6 +776,8 @@ describe('failures', () => {
     expect(all.received).toEqual([up3, { type: 'nodeup', node: 'g@hg:4000', hidden: true }, down3, { type: 'nodedown', node: 'g@hg:4000', reason: 'connection_reset' }]);
     expect(quitter.received).toEqual([up3]);
     expect(dying.received).toEqual([up3]);
+    // The dead watcher was dropped at its death, the quitter when it quit: only the two live ones remain.
+    expect((a as unknown as { nodeWatchers: Map<Pid, unknown> }).nodeWatchers.size).toBe(2);
   });
 
   it('monitorNode delivers {nodedown, node, reason} once, also when the node cannot be reached at all', async () => {
@@ -1020,6 +1022,21 @@ describe('frames and flow control', () => {
     expect(most).toBeLessThan(64);
     await c.tick(0);
     expect(c.eventsOn('n1', 'nodedown').map((e) => e.event.type === 'nodedown' && e.event.reason)).toEqual(['send_buffer_overflow']);
+  });
+
+  it('a link dropped while its own frame is being applied (answers filling the outbox past hardBufferedBytes) applies nothing after the drop', async () => {
+    const c = await pair('drop-mid-frame', { maxOpsPerFrame: 4, softBufferedBytes: 500, hardBufferedBytes: 1_000, timeoutTicks: 100 });
+    c.net.setLink('h1', 'h2', { delayMs: 500 }); // n2's answers stay in its buffer while the frame is applied
+    const target = c.collector('n2', { register: 'target', trapExit: true });
+    const linker = c.collector('n1');
+    // 40 calls to a name nobody holds: n2 answers each with a `down`, 4 to a frame; the buffer passes 1,000 bytes
+    // after a few frames and the link is dropped. Then a link and a send, which must not act.
+    const calls = Array.from({ length: 40 }, (_, i) => ({ t: 'call', from: 1, to: 'nope', ref: 1_000 + i, request: i }));
+    c.inject('n1', 'n2', batch([...calls, { t: 'link', from: linker.pid, to: target.pid }, { t: 'sendn', to: 'target', msg: 'after the drop' }]));
+    await c.tick(2_000);
+    expect(c.eventsOn('n2', 'nodedown').map((e) => e.event.type === 'nodedown' && e.event.reason)).toEqual(['send_buffer_overflow']);
+    expect(c.rt('n2').processInfo(target.pid)?.links).toEqual([]);
+    expect(target.received).toEqual([]);
   });
 
   // whenWritable waits for the transport's drain, which fires only when the buffer

@@ -490,9 +490,10 @@ describe('ws transport', () => {
         if (sent % 16 === 0) await net.quiet(); // let the socket write what the kernel takes
       }
       expect(client.conn.bufferedBytes()).toBeGreaterThanOrEqual(4 * 1024 * 1024);
-      expect(drains).toBe(0);
+      // (A host whose kernel buffers took a whole burst during a pause may have drained once while filling.)
+      const before = drains;
       sock!.resume();
-      await net.until(() => received === sent && drains === 1, 'every frame read and the drain');
+      await net.until(() => received === sent && drains === before + 1, 'every frame read and the drain');
       expect(client.conn.bufferedBytes()).toBe(0);
     } finally {
       // The server's close waits for its connections to end.
