@@ -147,6 +147,8 @@ export interface ProgressView {
   readonly match: Index;
   readonly next: Index;
   readonly mode: 'probe' | 'replicate' | 'snapshot';
+  /** Set for a node the latest config removed (at this index), replicated to until it knows (not a voter). */
+  readonly leavingAt?: Index;
 }
 
 export interface RaftStatus {
@@ -194,6 +196,13 @@ interface Progress {
   /** An append acknowledgement advanced `match` since the last heartbeat round. */
   ackedSinceHeartbeat: boolean;
   snap: { index: Index; offset: number; stalled: boolean } | null;
+  /**
+   * A node the latest config removed (at this index): still replicated to, not counted in any majority, until
+   * it has been told the removal committed, so that it stops campaigning instead of pre-voting forever.
+   */
+  leavingAt: Index | null;
+  /** A heartbeat told it a commit index at or past `leavingAt`: its next answer ends its replication. */
+  toldRemoved: boolean;
 }
 
 interface PendingRead {
@@ -331,7 +340,7 @@ export class RaftCore {
 
   status(): RaftStatus {
     const progress: Record<string, ProgressView> = {};
-    for (const [id, pr] of this.progress) progress[id] = { match: pr.match, next: pr.next, mode: pr.mode };
+    for (const [id, pr] of this.progress) progress[id] = { match: pr.match, next: pr.next, mode: pr.mode, ...(pr.leavingAt === null ? {} : { leavingAt: pr.leavingAt }) };
     return {
       id: this.id,
       role: this.role,
@@ -559,7 +568,7 @@ export class RaftCore {
   }
 
   private newProgress(next: Index): Progress {
-    return { match: 0, next, mode: 'probe', probeSent: false, inflight: [], lastHeard: this.leaderTicks, ackedSinceHeartbeat: false, snap: null };
+    return { match: 0, next, mode: 'probe', probeSent: false, inflight: [], lastHeard: this.leaderTicks, ackedSinceHeartbeat: false, snap: null, leavingAt: null, toldRemoved: false };
   }
 
   private tally(): 'won' | 'lost' | 'pending' {
@@ -613,6 +622,8 @@ export class RaftCore {
       this.becomeFollower(this.term, null);
       return;
     }
+    // A removed node that stopped answering is not told any longer (it may be gone for good).
+    for (const [v, pr] of this.progress) if (pr.leavingAt !== null && this.leaderTicks - pr.lastHeard >= 2 * this.cfg.electionTicks) this.progress.delete(v);
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat();
@@ -983,7 +994,9 @@ export class RaftCore {
 
   private broadcastHeartbeat(): void {
     for (const [to, pr] of this.progress) {
-      this.send(to, { type: 'heartbeat', term: this.term, commit: Math.min(this.commit, pr.match), readSeq: this.readSeq });
+      const commit = Math.min(this.commit, pr.match);
+      if (pr.leavingAt !== null && commit >= pr.leavingAt) pr.toldRemoved = true;
+      this.send(to, { type: 'heartbeat', term: this.term, commit, readSeq: this.readSeq });
       pr.ackedSinceHeartbeat = false;
       if (pr.mode === 'snapshot' && pr.snap !== null) {
         // No answer for a whole heartbeat interval: the chunk (or its answer) was lost.
@@ -997,6 +1010,10 @@ export class RaftCore {
     const pr = this.progress.get(from);
     if (pr === undefined) return;
     pr.lastHeard = this.leaderTicks;
+    if (pr.toldRemoved) {
+      this.progress.delete(from); // it knows: nothing more to send it
+      return;
+    }
     if (readSeq > 0 && this.voters.includes(from)) {
       for (const r of this.reads) {
         if (r.seq === null || r.seq > readSeq) continue;
@@ -1172,8 +1189,14 @@ export class RaftCore {
     const entry: LogEntry = { term: this.term, index: this.log.lastIndex + 1, kind: 'config', data: { voters: next } };
     // The new config is in force from here on, committed or not.
     this.appendLocal([entry]);
-    for (const v of next) if (v !== this.id && !this.progress.has(v)) this.progress.set(v, this.newProgress(entry.index));
-    for (const v of [...this.progress.keys()]) if (!next.includes(v)) this.progress.delete(v);
+    for (const v of next) {
+      if (v === this.id) continue;
+      const pr = this.progress.get(v);
+      if (pr === undefined) this.progress.set(v, this.newProgress(entry.index));
+      else pr.leavingAt = null; // re-added while still being told of its removal
+    }
+    // A removed node keeps being replicated to until it knows the removal committed (see Progress.leavingAt).
+    for (const [v, pr] of this.progress) if (!next.includes(v) && pr.leavingAt === null) pr.leavingAt = entry.index;
     this.tail.push({ type: 'proposeResult', id, result: { type: 'accepted', firstIndex: entry.index, lastIndex: entry.index, term: this.term } });
     this.broadcastAppend();
     this.maybeCommit();

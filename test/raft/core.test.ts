@@ -739,6 +739,45 @@ describe('membership changes (one server at a time)', () => {
     expect(h.status('n1').commit).toBe(3);
   });
 
+  it('a removed follower is told the removal committed, then is no longer replicated to and never campaigns', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    h.changeMembership('n1', { type: 'removeVoter', node: nid('n3') });
+    // Still replicated to (not counted) while it does not know.
+    expect(h.status('n1').progress.n3).toMatchObject({ leavingAt: 2 });
+    h.run(3);
+    expect(h.status('n3')).toMatchObject({ voters: ['n1', 'n2'], commit: 2 });
+    expect(h.status('n1').progress.n3).toBeUndefined();
+    const mark = h.sent.length;
+    h.propose('n1', 'a');
+    h.run(40);
+    expect(h.sent.slice(mark).filter(to('n3'))).toEqual([]);
+    expect(h.sent.slice(mark).filter(and(from('n3'), ofType('preVote', 'vote')))).toEqual([]);
+    expect(h.leader()).toBe('n1');
+    expect(h.appliedCommands('n2')).toEqual(['a']);
+  });
+
+  it('a removed follower that is down is dropped after two election timeouts; one re-added meanwhile stays', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    h.crash('n3');
+    h.changeMembership('n1', { type: 'removeVoter', node: nid('n3') });
+    h.run(2);
+    expect(h.status('n1').progress.n3).toMatchObject({ leavingAt: 2 });
+    h.run(40);
+    expect(h.status('n1').progress.n3).toBeUndefined();
+    const g = make().addNodes(['n1', 'n2', 'n3']);
+    g.elect('n1').run(1);
+    g.crash('n3');
+    g.changeMembership('n1', { type: 'removeVoter', node: nid('n3') });
+    g.run(2);
+    expect(g.changeMembership('n1', { type: 'addVoter', node: nid('n3') }).type).toBe('accepted');
+    expect(g.status('n1').progress.n3).toBeDefined();
+    expect(g.status('n1').progress.n3?.leavingAt).toBeUndefined();
+    g.run(40);
+    expect(g.status('n1').progress.n3).toBeDefined();
+  });
+
   it('removes the leader itself: it leads until the change commits, then steps down and never campaigns', () => {
     const h = make({ timeouts: { n1: 10, n2: 12, n3: 19 } }).addNodes(['n1', 'n2', 'n3']);
     h.elect('n1').run(1);
