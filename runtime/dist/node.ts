@@ -892,7 +892,16 @@ export class Distribution implements RemotePort {
   }
 
   private emit(e: NodeEvent, hidden: boolean): void {
-    for (const s of this.subscribers) s(e);
+    for (const s of this.subscribers) {
+      try {
+        s(e);
+      } catch (err) {
+        // As the runtime's EventBus does: a broken subscriber must not take down whoever dropped the link (a
+        // tick, a frame handler, a process's own send).
+        this.subscribers.delete(s);
+        this.log?.error({ err }, 'dist: a node event subscriber threw; it is unsubscribed');
+      }
+    }
     for (const [pid, w] of this.nodeWatchers) if (!hidden || w.hidden) this.rt.send(pid, e);
   }
 

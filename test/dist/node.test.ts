@@ -751,6 +751,27 @@ describe('failures', () => {
     expect(await c.settled(c.rt('n1').call({ name: 'srv', node: 'n2@h2:4000' }, { type: 'echo', v: 'again' }))).toBe('again');
   });
 
+  it('a subscriber that throws is unsubscribed and logged; the others, the watchers and the node carry on', async () => {
+    const c = await pair('subscriber-throws');
+    const seen: string[] = [];
+    c.dist('n1').subscribe(() => {
+      throw new Error('broken subscriber');
+    });
+    const watcher = c.collector('n1');
+    c.dist('n1').monitorNodes(watcher.pid);
+    await c.addNodes('n3');
+    expect(await c.connect('n1', 'n3')).toBe(true);
+    c.dist('n1').subscribe((e) => seen.push(`${e.type} ${e.node}`));
+    await c.crash('n3');
+    await c.tick(10);
+    // The harness's own subscriber saw both events on n1; the broken one was dropped at the first.
+    expect(c.eventsOn('n1').map((e) => e.event.type)).toEqual(['nodeup', 'nodeup', 'nodedown']);
+    expect(seen).toEqual(['nodedown n3@h3:4000']);
+    expect(watcher.received.map((m) => (m as { type: string }).type)).toEqual(['nodeup', 'nodedown']);
+    expect(c.logs.filter((l) => l.on === 'n1').map((l) => l.msg)).toEqual(['dist: a node event subscriber threw; it is unsubscribed']);
+    expect(c.dist('n1').nodes()).toEqual(['n2@h2:4000']);
+  });
+
   it('monitorNodes sends a process every nodeup and nodedown as messages (hidden nodes only if asked), until it stops or dies', async () => {
     const c = await pair('monitor-nodes');
     await c.addNodes('n3', { name: 'g', host: 'hg', hidden: true });
