@@ -558,6 +558,18 @@ export class RaftCore {
     this.votes.clear();
     this.progress.clear();
     for (const v of this.voters) if (v !== this.id) this.progress.set(v, this.newProgress(this.log.lastIndex + 1));
+    // The nodes the latest config removed may not have been told by the leader that removed them (it may have
+    // lost leadership first): tell them too (see Progress.leavingAt); one told already answers once, a gone one
+    // is dropped after two election timeouts.
+    const cfgIndex = this.log.lastConfigIndex;
+    if (cfgIndex > 0) {
+      for (const v of this.log.votersAt(cfgIndex - 1)) {
+        if (v === this.id || this.voters.includes(v)) continue;
+        const pr = this.newProgress(this.log.lastIndex + 1);
+        pr.leavingAt = cfgIndex;
+        this.progress.set(v, pr);
+      }
+    }
     // A noop of the new term: entries of earlier terms commit only under an
     // entry of the current term (§5.4.2), and reads need one committed (§6.4).
     const noop: LogEntry = { term: this.term, index: this.log.lastIndex + 1, kind: 'noop', data: null };

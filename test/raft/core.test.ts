@@ -757,6 +757,29 @@ describe('membership changes (one server at a time)', () => {
     expect(h.appliedCommands('n2')).toEqual(['a']);
   });
 
+  it('a removed follower the removing leader could not tell is told by the next leader', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3', 'n4', 'n5']);
+    h.elect('n1').run(1);
+    h.partition(['n5'], ['n1', 'n2', 'n3', 'n4']);
+    h.changeMembership('n1', { type: 'removeVoter', node: nid('n5') });
+    h.run(3);
+    expect(h.status('n2')).toMatchObject({ voters: ['n1', 'n2', 'n3', 'n4'], commit: 2 });
+    expect(h.status('n5').voters).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
+    // The removing leader is gone before it could tell n5; only the next one can.
+    h.crash('n1');
+    h.heal();
+    h.run(40);
+    const next = h.leader();
+    expect(next).toBeDefined();
+    expect(next).not.toBe('n1');
+    expect(h.status('n5')).toMatchObject({ voters: ['n1', 'n2', 'n3', 'n4'] });
+    expect(h.status('n5').commit).toBeGreaterThanOrEqual(2);
+    expect(h.status(next!).progress.n5).toBeUndefined();
+    const mark = h.sent.length;
+    h.run(40);
+    expect(h.sent.slice(mark).filter(and(from('n5'), ofType('preVote', 'vote')))).toEqual([]);
+  });
+
   it('a removed follower that is down is dropped after two election timeouts; one re-added meanwhile stays', () => {
     const h = make().addNodes(['n1', 'n2', 'n3']);
     h.elect('n1').run(1);
