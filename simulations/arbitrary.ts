@@ -43,6 +43,7 @@ function unsafeArb(u: UnsafeProfile): fc.Arbitrary<UnsafeProfile> {
   const model: Record<string, fc.Arbitrary<boolean>> = {};
   if (u.grantVoteWithoutLogCheck === true) model.grantVoteWithoutLogCheck = fc.constant(true);
   if (u.ackBeforePersist === true) model.ackBeforePersist = fc.constant(true);
+  if (u.followerReadsWithoutLeader === true) model.followerReadsWithoutLeader = fc.constant(true);
   if (u.skipAttemptCheck === true) model.skipAttemptCheck = fc.constant(true);
   return fc.record(model);
 }
@@ -81,7 +82,8 @@ export interface ScheduleArbOptions {
 
 export function scheduleArb(opts: ScheduleArbOptions = {}): fc.Arbitrary<Schedule> {
   const u = opts.unsafe;
-  const hasUnsafe = u !== undefined && (u.grantVoteWithoutLogCheck === true || u.ackBeforePersist === true || u.skipAttemptCheck === true);
+  const hasUnsafe =
+    u !== undefined && (u.grantVoteWithoutLogCheck === true || u.ackBeforePersist === true || u.followerReadsWithoutLeader === true || u.skipAttemptCheck === true);
   const registry = opts.workload === 'registry';
   // fast-check shrinks a record's fields in this order: fewer faults first, then a smaller
   // cluster and workload, a quieter network, and the seed last (a new seed is a new run).

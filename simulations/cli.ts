@@ -31,7 +31,7 @@ const usage = `usage:
   npm run sim -- --seed <s> [--workload kv|registry] [--history <file>] [--trace <file>] [--shrink] [--unsafe <switch>]
   npm run sim -- --schedule <json|file> [--history <file>] [--trace <file>] [--shrink]
   npm run sim -- --runs <n> [--seed <s>] [--workload kv|registry] [--workers <k>] [--unsafe <switch>]
-switches: grantVoteWithoutLogCheck, ackBeforePersist (Raft), skipAttemptCheck (job registry)`;
+switches: grantVoteWithoutLogCheck, ackBeforePersist, followerReadsWithoutLeader (Raft), skipAttemptCheck (job registry)`;
 
 /** Runs handed to a worker at a time: small enough to balance the two cores, large enough to keep messages few. */
 const RUNS_PER_CHUNK = 10;
@@ -47,10 +47,11 @@ function wallMs(start: bigint): number {
 
 function parseUnsafe(names: readonly string[]): UnsafeProfile | undefined {
   if (names.length === 0) return undefined;
-  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean; skipAttemptCheck?: boolean } = {};
+  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean; followerReadsWithoutLeader?: boolean; skipAttemptCheck?: boolean } = {};
   for (const n of names) {
     if (n === 'grantVoteWithoutLogCheck') out.grantVoteWithoutLogCheck = true;
     else if (n === 'ackBeforePersist') out.ackBeforePersist = true;
+    else if (n === 'followerReadsWithoutLeader') out.followerReadsWithoutLeader = true;
     else if (n === 'skipAttemptCheck') out.skipAttemptCheck = true;
     else fail(`unknown unsafe switch ${JSON.stringify(n)}`);
   }
@@ -65,7 +66,7 @@ function parseWorkload(name: string | undefined): WorkloadName {
 
 /** The flags that replay a seed-derived run: its workload and unsafe switches. */
 function replayFlags(workload: WorkloadName, unsafe: UnsafeProfile | undefined): string {
-  const switches = (['grantVoteWithoutLogCheck', 'ackBeforePersist', 'skipAttemptCheck'] as const).filter((k) => unsafe?.[k] === true);
+  const switches = (['grantVoteWithoutLogCheck', 'ackBeforePersist', 'followerReadsWithoutLeader', 'skipAttemptCheck'] as const).filter((k) => unsafe?.[k] === true);
   return `${workload === 'kv' ? '' : ` --workload ${workload}`}${switches.map((k) => ` --unsafe ${k}`).join('')}`;
 }
 

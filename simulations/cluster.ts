@@ -1116,9 +1116,10 @@ function hintOf(leader: NodeId | null): number | null {
 function raftUnsafe(s: Schedule): { unsafe?: UnsafeSwitches } {
   const u = s.unsafe;
   if (u === undefined) return {};
-  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean } = {};
+  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean; followerReadsWithoutLeader?: boolean } = {};
   if (u.grantVoteWithoutLogCheck === true) out.grantVoteWithoutLogCheck = true;
   if (u.ackBeforePersist === true) out.ackBeforePersist = true;
+  if (u.followerReadsWithoutLeader === true) out.followerReadsWithoutLeader = true;
   return { unsafe: out };
 }
 

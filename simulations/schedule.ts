@@ -138,6 +138,7 @@ export interface RegistryProfile {
 export interface UnsafeProfile {
   readonly grantVoteWithoutLogCheck?: boolean;
   readonly ackBeforePersist?: boolean;
+  readonly followerReadsWithoutLeader?: boolean;
   /** Job registry (actors/job_registry/transitions.ts RegistryUnsafe): apply status changes whatever attempt they name. */
   readonly skipAttemptCheck?: boolean;
 }
@@ -432,9 +433,10 @@ function generateKvSchedule(seedInput: string | number, unsafe?: UnsafeProfile):
 
 /** Only the switches that are on, and no `unsafe` key at all when none is (so schedules compare and shrink cleanly). */
 function normalUnsafe(u: UnsafeProfile | undefined): { unsafe?: UnsafeProfile } {
-  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean; skipAttemptCheck?: boolean } = {};
+  const out: { grantVoteWithoutLogCheck?: boolean; ackBeforePersist?: boolean; followerReadsWithoutLeader?: boolean; skipAttemptCheck?: boolean } = {};
   if (u?.grantVoteWithoutLogCheck === true) out.grantVoteWithoutLogCheck = true;
   if (u?.ackBeforePersist === true) out.ackBeforePersist = true;
+  if (u?.followerReadsWithoutLeader === true) out.followerReadsWithoutLeader = true;
   if (u?.skipAttemptCheck === true) out.skipAttemptCheck = true;
   return Object.keys(out).length === 0 ? {} : { unsafe: out };
 }
@@ -494,7 +496,12 @@ const baseFields = {
   }),
   faults: Type.Array(FaultSchema, { maxItems: 10_000 }),
   unsafe: Type.Optional(
-    Type.Object({ grantVoteWithoutLogCheck: Type.Optional(Type.Boolean()), ackBeforePersist: Type.Optional(Type.Boolean()), skipAttemptCheck: Type.Optional(Type.Boolean()) }),
+    Type.Object({
+      grantVoteWithoutLogCheck: Type.Optional(Type.Boolean()),
+      ackBeforePersist: Type.Optional(Type.Boolean()),
+      followerReadsWithoutLeader: Type.Optional(Type.Boolean()),
+      skipAttemptCheck: Type.Optional(Type.Boolean()),
+    }),
   ),
 };
 

@@ -420,14 +420,16 @@ export class RegistryServer {
     }
   }
 
-  /** A linearizable read: the leader's ReadIndex, reached like a proposal. */
+  /**
+   * A linearizable read, served by this node's raft_fsm: on a follower through ReadIndex on a follower (the
+   * leader confirms an index, this node answers once it has applied through it), so the query runs here and
+   * not on the leader. Forwarded only when this node cannot serve it (no leader known to it, or follower reads
+   * off in its Raft config).
+   */
   private async read(query: RegistryQuery, hops: number): Promise<QueryReply> {
-    const hint = this.leaderHint;
-    if (hint !== null && hint !== this.self && hops === 0) return this.forwardRead(hint, query, hops);
     const r = await this.callFsm<ReadReply<QueryResult>>({ type: 'read', query });
     switch (r.type) {
       case 'ok':
-        this.leaderHint = this.self;
         return { type: 'ok', index: r.index, result: r.result };
       case 'not_leader':
         this.leaderHint = (r.leader as NodeId | null) ?? null;

@@ -17,6 +17,8 @@ export interface UnsafeSwitches {
    * in between loses what was acknowledged.
    */
   readonly ackBeforePersist?: boolean;
+  /** A follower serves a read from what it has applied, without asking the leader for an index (stale reads). */
+  readonly followerReadsWithoutLeader?: boolean;
 }
 
 export interface RaftConfigInput {
@@ -28,6 +30,8 @@ export interface RaftConfigInput {
   readonly preVote?: boolean;
   /** Leader steps down without a live majority; followers in a leader's lease refuse votes. Default true. */
   readonly checkQuorum?: boolean;
+  /** A follower serves readIndex itself, with an index the leader confirms (dissertation §6.4). Default true. */
+  readonly followerReads?: boolean;
   /** Most entries in one AppendEntries. Default 1024. */
   readonly maxEntriesPerAppend?: number;
   /**
@@ -62,6 +66,7 @@ export interface RaftConfig {
   readonly heartbeatTicks: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  readonly followerReads: boolean;
   readonly maxEntriesPerAppend: number;
   readonly maxAppendChars: number;
   readonly maxInflightAppends: number;
@@ -107,7 +112,7 @@ export function resolveRaftConfig(input: RaftConfigInput = {}): RaftConfigResult
   if (out.electionTicks! <= out.heartbeatTicks!) {
     return { ok: false, field: 'electionTicks', error: 'must be greater than heartbeatTicks' };
   }
-  for (const k of ['preVote', 'checkQuorum'] as const) {
+  for (const k of ['preVote', 'checkQuorum', 'followerReads'] as const) {
     const v = input[k];
     if (v !== undefined && typeof v !== 'boolean') return { ok: false, field: k, error: 'must be a boolean' };
   }
@@ -116,6 +121,7 @@ export function resolveRaftConfig(input: RaftConfigInput = {}): RaftConfigResult
     heartbeatTicks: out.heartbeatTicks!,
     preVote: input.preVote ?? true,
     checkQuorum: input.checkQuorum ?? true,
+    followerReads: input.followerReads ?? true,
     maxEntriesPerAppend: out.maxEntriesPerAppend!,
     maxAppendChars: out.maxAppendChars!,
     maxInflightAppends: out.maxInflightAppends!,
@@ -127,6 +133,7 @@ export function resolveRaftConfig(input: RaftConfigInput = {}): RaftConfigResult
     unsafe: Object.freeze({
       grantVoteWithoutLogCheck: input.unsafe?.grantVoteWithoutLogCheck === true,
       ackBeforePersist: input.unsafe?.ackBeforePersist === true,
+      followerReadsWithoutLeader: input.unsafe?.followerReadsWithoutLeader === true,
     }),
   });
   return { ok: true, config };

@@ -206,7 +206,10 @@ interface Progress {
 }
 
 interface PendingRead {
+  /** The shell's request id; -1 for a follower's request (`origin`). */
   readonly id: RequestId;
+  /** A follower's readIndexReq, answered with the index once confirmed instead of a readResult here. */
+  readonly origin: { readonly node: NodeId; readonly reqId: number } | null;
   /** The commit index the read waits for; null until this leader has committed an entry of its term. */
   index: Index | null;
   /** The heartbeat round that confirms it. */
@@ -261,6 +264,11 @@ export class RaftCore {
   private transfer: { to: NodeId; elapsed: number } | null = null;
   private reads: PendingRead[] = [];
   private readSeq = 0;
+  /** A follower's reads: asked of the leader `to`, served here once `index` is known and applied. */
+  private asked: { readonly id: RequestId; readonly reqId: number; readonly to: NodeId; readonly sentAt: number; index: Index | null }[] = [];
+  private askSeq = 0;
+  /** Ticks since the core started (a follower's read requests time out by it). */
+  private ticks = 0;
   /** A snapshot being received, chunk by chunk. */
   private incoming: { meta: SnapshotMeta; parts: string[]; received: number } | null = null;
   private snapshotHintAt: Index = 0;
@@ -303,8 +311,10 @@ export class RaftCore {
     this.stepIsTick = input.type === 'tick';
     switch (input.type) {
       case 'tick':
+        this.ticks++;
         if (this.role === 'leader') this.tickLeader();
         else this.tickElection();
+        this.expireAskedReads();
         break;
       case 'message':
         this.receive(input.from, input.msg);
@@ -403,6 +413,7 @@ export class RaftCore {
       this.log.chill(Math.min(this.applied - this.cfg.keepAppliedEntries, this.persistedIndex), entryChars);
     }
     this.releaseReads();
+    this.releaseAskedReads();
     const threshold = this.cfg.snapshotThresholdEntries;
     if (threshold > 0 && this.applied - Math.max(this.log.snapshotIndex, this.snapshotHintAt) >= threshold) {
       this.snapshotHintAt = this.applied;
@@ -503,9 +514,10 @@ export class RaftCore {
     if (wasLeader) {
       this.progress.clear();
       this.transfer = null;
-      for (const r of this.reads) this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader } } });
+      for (const r of this.reads) this.failRead(r, leader);
       this.reads = [];
     }
+    this.failAskedReads();
   }
 
   /** Election timeout or `campaign`. `transfer`: TimeoutNow, skip pre-vote and leases. */
@@ -519,6 +531,7 @@ export class RaftCore {
     // Neither term nor vote changes: a node that cannot win never disturbs the cluster.
     this.role = 'preCandidate';
     this.leader = null;
+    this.failAskedReads();
     this.electionElapsed = 0;
     this.resetRandomizedTimeout();
     this.votes.clear();
@@ -536,6 +549,7 @@ export class RaftCore {
     this.vote = this.id;
     this.role = 'candidate';
     this.leader = null;
+    this.failAskedReads();
     this.electionElapsed = 0;
     this.resetRandomizedTimeout();
     this.votes.clear();
@@ -713,6 +727,12 @@ export class RaftCore {
       case 'timeoutNow':
         this.hup(true);
         break;
+      case 'readIndexReq':
+        this.handleReadIndexReq(from, m.reqId);
+        break;
+      case 'readIndexResp':
+        this.handleReadIndexResp(from, m.reqId, m.index);
+        break;
       default:
         unreachable(m);
     }
@@ -725,6 +745,10 @@ export class RaftCore {
       case 'heartbeat':
       case 'snapshot':
         this.send(from, { type: 'heartbeatResp', term: this.term, readSeq: 0 });
+        break;
+      case 'readIndexReq':
+        // Our term tells the asker its leader is stale; its read fails there and the client retries.
+        this.send(from, { type: 'readIndexResp', term: this.term, reqId: m.reqId, index: null });
         break;
       case 'preVote':
         this.send(from, { type: 'preVoteResp', term: this.term, granted: false });
@@ -1032,6 +1056,7 @@ export class RaftCore {
         r.acks.add(from);
         if (!r.confirmed && this.hasQuorum(r.acks)) r.confirmed = true;
       }
+      this.answerFollowerReads();
     }
     if (pr.match < this.log.lastIndex) {
       // The follower is alive but behind. In probe, retry the probe; in
@@ -1215,17 +1240,92 @@ export class RaftCore {
   }
 
   private readIndex(id: RequestId): void {
+    const limit = this.cfg.maxPendingReads;
+    if (this.role === 'follower' && this.leader !== null && this.cfg.followerReads) {
+      // ReadIndex on a follower (dissertation §6.4): the leader confirms a commit index, this node serves the read
+      // once it has applied through it.
+      if (this.asked.length >= limit) {
+        this.tail.push({ type: 'readResult', id, result: { type: 'failed', reason: { type: 'too_many_pending_reads', limit } } });
+        return;
+      }
+      if (this.cfg.unsafe.followerReadsWithoutLeader) {
+        this.tail.push({ type: 'readResult', id, result: { type: 'ready', index: this.applied } });
+        return;
+      }
+      const reqId = ++this.askSeq;
+      this.asked.push({ id, reqId, to: this.leader, sentAt: this.ticks, index: null });
+      this.send(this.leader, { type: 'readIndexReq', term: this.term, reqId });
+      return;
+    }
     if (this.role !== 'leader') {
       this.tail.push({ type: 'readResult', id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.leader } } });
       return;
     }
-    const limit = this.cfg.maxPendingReads;
     if (this.reads.length >= limit) {
       this.tail.push({ type: 'readResult', id, result: { type: 'failed', reason: { type: 'too_many_pending_reads', limit } } });
       return;
     }
-    this.reads.push({ id, index: null, seq: null, acks: new Set(), confirmed: false });
+    this.reads.push({ id, origin: null, index: null, seq: null, acks: new Set(), confirmed: false });
     this.assignWaitingReads();
+  }
+
+  /** A follower's read: queued with the leader's own, confirmed by the same heartbeat round, answered with the index. */
+  private handleReadIndexReq(from: NodeId, reqId: number): void {
+    if (this.role !== 'leader' || this.reads.length >= this.cfg.maxPendingReads) {
+      this.send(from, { type: 'readIndexResp', term: this.term, reqId, index: null });
+      return;
+    }
+    this.reads.push({ id: -1, origin: { node: from, reqId }, index: null, seq: null, acks: new Set(), confirmed: false });
+    this.assignWaitingReads();
+  }
+
+  private handleReadIndexResp(from: NodeId, reqId: number, index: Index | null): void {
+    const at = this.asked.findIndex((r) => r.reqId === reqId && r.to === from);
+    if (at < 0) return; // failed meanwhile (timeout, a new leader): the client was answered already
+    const r = this.asked[at]!;
+    if (index === null) {
+      this.asked.splice(at, 1);
+      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.leader === from ? null : this.leader } } });
+      return;
+    }
+    // Committed on the leader, so never undone: served once applied here, whoever leads by then.
+    r.index = index;
+  }
+
+  /** Reads whose index came back and has been applied here are ready. */
+  private releaseAskedReads(): void {
+    if (this.asked.length === 0) return;
+    this.asked = this.asked.filter((r) => {
+      if (r.index === null || r.index > this.applied) return true;
+      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'ready', index: r.index } });
+      return false;
+    });
+  }
+
+  /** Unanswered reads asked of a node that no longer leads for us fail (the client asks again). */
+  private failAskedReads(): void {
+    if (this.asked.length === 0) return;
+    this.asked = this.asked.filter((r) => {
+      if (r.index !== null || r.to === this.leader) return true;
+      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.leader } } });
+      return false;
+    });
+  }
+
+  /** An answer that has not come within an election timeout (lost, or the leader is gone) fails the read. */
+  private expireAskedReads(): void {
+    if (this.asked.length === 0) return;
+    this.asked = this.asked.filter((r) => {
+      if (r.index !== null || this.ticks - r.sentAt < this.cfg.electionTicks) return true;
+      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.role === 'leader' ? this.id : this.leader } } });
+      return false;
+    });
+  }
+
+  /** A read this leader can no longer serve: the shell's fails; a follower's is answered with no index. */
+  private failRead(r: PendingRead, leader: NodeId | null): void {
+    if (r.origin === null) this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader } } });
+    else this.send(r.origin.node, { type: 'readIndexResp', term: this.term, reqId: r.origin.reqId, index: null });
   }
 
   /**
@@ -1244,6 +1344,7 @@ export class RaftCore {
       if (this.voters.includes(this.id)) r.acks.add(this.id);
       r.confirmed = this.hasQuorum(r.acks);
     }
+    this.answerFollowerReads();
     if (waiting.some((r) => !r.confirmed)) {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat();
@@ -1251,9 +1352,23 @@ export class RaftCore {
   }
 
   /** Confirmed reads whose index has been applied are ready, in request order. */
+  /**
+   * A follower's confirmed read is answered at once: it waits for its own apply, not ours. Called where reads
+   * get confirmed, so the answer goes out with this step's sends.
+   */
+  private answerFollowerReads(): void {
+    if (!this.reads.some((r) => r.origin !== null && r.confirmed)) return;
+    this.reads = this.reads.filter((r) => {
+      if (r.origin === null || !r.confirmed || r.index === null) return true;
+      this.send(r.origin.node, { type: 'readIndexResp', term: this.term, reqId: r.origin.reqId, index: r.index });
+      return false;
+    });
+  }
+
   private releaseReads(): void {
     while (this.reads.length > 0) {
       const r = this.reads[0]!;
+      // Reads confirm in the order they were assigned, so an unconfirmed one holds back only later ones.
       if (!r.confirmed || r.index === null || r.index > this.applied) return;
       this.reads.shift();
       this.tail.push({ type: 'readResult', id: r.id, result: { type: 'ready', index: r.index } });

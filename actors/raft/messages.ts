@@ -114,6 +114,26 @@ export interface TimeoutNow {
   readonly term: Term;
 }
 
+/** A follower asks the leader for a read index (ReadIndex served by a follower, dissertation §6.4). */
+export interface ReadIndexRequest {
+  readonly type: 'readIndexReq';
+  readonly term: Term;
+  /** The follower's number for this request, echoed in the answer. */
+  readonly reqId: number;
+}
+
+/**
+ * The leader's answer: the commit index it held when asked, once a heartbeat round confirmed it still led
+ * (the follower serves the read after applying through it); null when it cannot give one (not leader, too
+ * many reads pending).
+ */
+export interface ReadIndexResponse {
+  readonly type: 'readIndexResp';
+  readonly term: Term;
+  readonly reqId: number;
+  readonly index: Index | null;
+}
+
 export type RaftMessage =
   | PreVoteRequest
   | PreVoteResponse
@@ -125,7 +145,9 @@ export type RaftMessage =
   | HeartbeatResponse
   | SnapshotChunk
   | SnapshotResponse
-  | TimeoutNow;
+  | TimeoutNow
+  | ReadIndexRequest
+  | ReadIndexResponse;
 
 export type RaftMessageType = RaftMessage['type'];
 

@@ -71,6 +71,8 @@ const MessageT = Type.Union([
   }),
   Type.Object({ type: Type.Literal('snapshotResp'), term: Int, index: Int, installed: Type.Boolean(), nextOffset: Int }),
   Type.Object({ type: Type.Literal('timeoutNow'), term: Int }),
+  Type.Object({ type: Type.Literal('readIndexReq'), term: Int, reqId: Int }),
+  Type.Object({ type: Type.Literal('readIndexResp'), term: Int, reqId: Int, index: Type.Union([Int, Type.Null()]) }),
 ]);
 
 export const RaftEnvelopeT = Type.Object({ type: Type.Literal('raft'), from: Node, to: Node, msg: MessageT });

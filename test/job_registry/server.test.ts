@@ -183,7 +183,7 @@ describe('uuidFrom', () => {
 });
 
 describe('job_registry: proposing through any node', () => {
-  it('a submit on a follower is forwarded to the leader, committed, and readable on every node', async () => {
+  it('a submit on a follower is forwarded to the leader, committed, and readable on every node; a linearizable read is served by the follower', async () => {
     const { rc, followers } = await started('fwd');
     const r = okResult(await rc.submit(followers[0]!, { type: 'calc', priority: 10, payload: { n: 1 } }));
     expect(r.result).toMatchObject({ type: 'ok', status: 'pending', attempt: 1, changed: true, created: true });
@@ -194,9 +194,11 @@ describe('job_registry: proposing through any node', () => {
       const job = await rc.local<Job | null>(n, { q: 'get', id });
       expect(job).toMatchObject({ id, type: 'calc', priority: 10, payload: { n: 1 }, status: 'pending' });
     }
-    // A linearizable read from the other follower goes to the leader's ReadIndex.
+    // A linearizable read from the other follower is served there (ReadIndex on a follower), not forwarded.
+    const before = ((await rc.call<RegistryStatus>(followers[1]!, { type: 'status' })) as RegistryStatus).counters.forwardedOut;
     const lin = await rc.call<QueryReply>(followers[1]!, { type: 'read', query: { q: 'get', id } });
     expect(lin).toMatchObject({ type: 'ok', result: { id, status: 'pending' } });
+    expect(((await rc.call<RegistryStatus>(followers[1]!, { type: 'status' })) as RegistryStatus).counters.forwardedOut).toBe(before);
     const st = (await rc.call<RegistryStatus>(followers[0]!, { type: 'status' })) as RegistryStatus;
     expect(st.counters.forwardedOut).toBeGreaterThan(0);
   });

@@ -60,8 +60,8 @@ afterEach(() => {
 describe('config', () => {
   it('applies defaults and freezes the result', () => {
     const c = raftConfig();
-    expect(c).toMatchObject({ electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, snapshotThresholdEntries: 0, keepAppliedEntries: 16 });
-    expect(c.unsafe).toEqual({ grantVoteWithoutLogCheck: false, ackBeforePersist: false });
+    expect(c).toMatchObject({ electionTicks: 10, heartbeatTicks: 1, preVote: true, checkQuorum: true, followerReads: true, snapshotThresholdEntries: 0, keepAppliedEntries: 16 });
+    expect(c.unsafe).toEqual({ grantVoteWithoutLogCheck: false, ackBeforePersist: false, followerReadsWithoutLeader: false });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -662,14 +662,65 @@ describe('linearizable reads (ReadIndex)', () => {
     expect(h.readResult('n1', rid)).toEqual({ type: 'failed', reason: { type: 'not_leader', leader: null } });
   });
 
-  it('a follower answers not_leader with the leader it knows; the pending-read queue is bounded', () => {
-    const h = make({ config: { maxPendingReads: 2 } }).addNodes(['n1', 'n2', 'n3']);
+  it('without followerReads a follower answers not_leader with the leader it knows; the pending-read queue is bounded', () => {
+    const h = make({ config: { maxPendingReads: 2, followerReads: false } }).addNodes(['n1', 'n2', 'n3']);
     h.elect('n1').run(1);
     expect(h.readResult('n2', h.read('n2'))).toEqual({ type: 'failed', reason: { type: 'not_leader', leader: 'n1' } });
     h.isolate('n1');
     h.read('n1');
     h.read('n1');
     expect(h.readResult('n1', h.read('n1'))).toEqual({ type: 'failed', reason: { type: 'too_many_pending_reads', limit: 2 } });
+  });
+
+  it('a follower serves a read at an index the leader confirmed, once it has applied through it', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    h.propose('n1', 'a');
+    // The write is acknowledged (committed on n1 and n2) while n3 has not heard of the commit yet.
+    h.deliver({ filter: (m) => m.to !== 'n3' });
+    expect(h.status('n1').commit).toBe(2);
+    const rid = h.read('n3');
+    expect(h.readResult('n3', rid)).toBeUndefined();
+    h.run(3);
+    // Served at n3 at index 2 or later: the read sees the write acknowledged before it started.
+    const r = h.readResult('n3', rid);
+    expect(r?.type).toBe('ready');
+    expect(r?.type === 'ready' && r.index).toBeGreaterThanOrEqual(2);
+    expect(h.status('n3').applied).toBeGreaterThanOrEqual(2);
+    expect(h.appliedCommands('n3')).toEqual(['a']);
+  });
+
+  it('a follower read fails (not_leader) when the leader does not answer within an election timeout, or answers that it no longer leads', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    h.isolate('n1');
+    const lost = h.read('n2');
+    h.tick(1, ['n2']);
+    expect(h.readResult('n2', lost)).toBeUndefined();
+    // Failed by the election timeout at the latest (n2 gives up on its leader, or the answer is overdue).
+    h.tick(40, ['n2']);
+    expect(h.readResult('n2', lost)).toMatchObject({ type: 'failed', reason: { type: 'not_leader' } });
+    // A lost answer while the leader is still heard from: the read expires after an election timeout.
+    const k = make().addNodes(['n1', 'n2', 'n3']);
+    k.elect('n1').run(1);
+    const dropped = k.read('n2');
+    for (let i = 0; i < 40 && k.readResult('n2', dropped) === undefined; i++) {
+      k.tick(1);
+      k.deliver({ filter: (m) => m.msg.type !== 'readIndexResp' });
+      k.drop((m) => m.msg.type === 'readIndexResp');
+    }
+    expect(k.readResult('n2', dropped)).toEqual({ type: 'failed', reason: { type: 'not_leader', leader: 'n1' } });
+    expect(k.status('n2')).toMatchObject({ role: 'follower', leader: 'n1' });
+    // A leader that steps down answers the reads it was asked with no index.
+    const g = make().addNodes(['n1', 'n2', 'n3']);
+    g.elect('n1').run(1);
+    const asked = g.read('n2');
+    g.deliver({ filter: (m) => m.msg.type === 'readIndexReq' });
+    g.isolate('n1');
+    g.tick(60, ['n1']); // check-quorum: no majority heard, n1 steps down and answers n2 with no index
+    g.heal();
+    g.deliver({ filter: (m) => m.msg.type === 'readIndexResp' });
+    expect(g.readResult('n2', asked)).toMatchObject({ type: 'failed', reason: { type: 'not_leader' } });
   });
 
   it('a single-node leader serves reads at once', () => {

@@ -330,14 +330,15 @@ describe('raft_fsm: election, proposals and group commit', () => {
     for (const n of NAMES) expect(rc.members.get(n)!.kv.map.get('k39')).toBe(39);
   });
 
-  it('a follower answers not_leader with the leader as hint (proposals, reads and membership)', async () => {
+  it('a follower answers not_leader with the leader as hint (proposals and membership), and serves reads itself', async () => {
     const { rc, leader, followers } = await threeNodes('fsm-hint');
     const f = followers[0]!;
     expect(await rc.propose(f, set('x', 1))).toEqual({ type: 'not_leader', leader: rc.id(leader) });
-    expect(await rc.read(f, 'x')).toEqual({ type: 'not_leader', leader: rc.id(leader) });
     expect(await rc.call<MembershipReply>(f, f, { type: 'removeVoter', node: rc.id(leader) })).toEqual({ type: 'not_leader', leader: rc.id(leader) });
     // Following the hint works.
     expect(await rc.propose(leader, set('x', 1), f)).toMatchObject({ type: 'ok' });
+    // A read at a follower (ReadIndex confirmed by the leader) sees the write acknowledged before it.
+    for (const g of followers) expect(await rc.read(g, 'x')).toMatchObject({ type: 'ok', result: 1 });
   });
 
   it('rejects a malformed request with bad_request, and the fsm keeps running', async () => {

@@ -68,11 +68,11 @@ describe('npm run sim', () => {
   });
 
   it('--workload registry runs the job registry, and a failure there prints a replay line that names the workload', () => {
-    const r = sim('--seed', '1', '--workload', 'registry', '--unsafe', 'skipAttemptCheck');
+    const r = sim('--seed', '2', '--workload', 'registry', '--unsafe', 'skipAttemptCheck');
     expect(r.code).toBe(129);
     expect(r.stderr).toContain('[registry-fencing]');
-    expect(r.stderr).toContain('replay: npm run sim -- --seed 1 --workload registry --unsafe skipAttemptCheck');
+    expect(r.stderr).toContain('replay: npm run sim -- --seed 2 --workload registry --unsafe skipAttemptCheck');
     const line = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(line).toMatchObject({ sim: 'cluster', workload: 'registry', seed: 1, ok: false, unsafe: { skipAttemptCheck: true } });
+    expect(line).toMatchObject({ sim: 'cluster', workload: 'registry', seed: 2, ok: false, unsafe: { skipAttemptCheck: true } });
   });
 });

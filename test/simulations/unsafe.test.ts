@@ -34,6 +34,12 @@ describe('the checkers bite', () => {
     expect(hit, 'no violation in 10 runs').not.toBeNull();
   });
 
+  it('followerReadsWithoutLeader: a follower serving reads from what it has applied returns stale values, found within 20 runs', () => {
+    const hit = firstHit({ followerReadsWithoutLeader: true }, 20, detected, true);
+    expect(hit, 'no violation in 20 runs').not.toBeNull();
+    expect(hit!.violations.map((v) => v.checker)).toContain('linearizability');
+  });
+
   it('ackBeforePersist: crashes that land right after a step lose acknowledged data, seen within 80 runs', () => {
     const hit = firstHit({ ackBeforePersist: true }, 80, observedLoss, false);
     expect(hit, 'no observed loss in 80 runs').not.toBeNull();
