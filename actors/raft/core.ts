@@ -267,6 +267,11 @@ export class RaftCore {
   /** A follower's reads: asked of the leader `to`, served here once `index` is known and applied. */
   private asked: { readonly id: RequestId; readonly reqId: number; readonly to: NodeId; readonly sentAt: number; index: Index | null }[] = [];
   private askSeq = 0;
+  /**
+   * Random high bits of this core's read request ids, drawn at its first follower read: a restarted node's new
+   * core must never take an answer meant for its previous incarnation (an older, possibly lower index) as its own.
+   */
+  private askEpoch: number | null = null;
   /** Ticks since the core started (a follower's read requests time out by it). */
   private ticks = 0;
   /** A snapshot being received, chunk by chunk. */
@@ -1252,7 +1257,8 @@ export class RaftCore {
         this.tail.push({ type: 'readResult', id, result: { type: 'ready', index: this.applied } });
         return;
       }
-      const reqId = ++this.askSeq;
+      this.askEpoch ??= this.rng.int(0, 2 ** 31 - 1);
+      const reqId = this.askEpoch * 2 ** 21 + (++this.askSeq % 2 ** 21);
       this.asked.push({ id, reqId, to: this.leader, sentAt: this.ticks, index: null });
       this.send(this.leader, { type: 'readIndexReq', term: this.term, reqId });
       return;

@@ -690,6 +690,31 @@ describe('linearizable reads (ReadIndex)', () => {
     expect(h.appliedCommands('n3')).toEqual(['a']);
   });
 
+  it("a restarted follower never takes an answer meant for its previous incarnation's read", () => {
+    const h = make().addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    h.read('n2');
+    // n1 confirms that read; its answer (index 1) stays in flight while n2 restarts.
+    h.deliver({ filter: (m) => m.msg.type !== 'readIndexResp' });
+    const old = h.queue.filter((m) => m.msg.type === 'readIndexResp');
+    expect(old).toHaveLength(1);
+    h.queue = h.queue.filter((m) => m.msg.type !== 'readIndexResp');
+    h.crash('n2');
+    h.restart('n2');
+    h.propose('n1', 'w');
+    h.deliver({ filter: (m) => m.to !== 'n2' });
+    const written = h.status('n1').commit;
+    expect(written).toBe(2);
+    h.tick(1, ['n1']);
+    h.deliver({ filter: (m) => m.msg.type === 'heartbeat' }); // n2 learns who leads
+    const again = h.read('n2');
+    h.queue.unshift(...old); // the old answer lands first
+    h.run(3);
+    const r = h.readResult('n2', again);
+    expect(r?.type).toBe('ready');
+    expect(r?.type === 'ready' && r.index).toBeGreaterThanOrEqual(written);
+  });
+
   it('a follower read fails (not_leader) when the leader does not answer within an election timeout, or answers that it no longer leads', () => {
     const h = make().addNodes(['n1', 'n2', 'n3']);
     h.elect('n1').run(1);
