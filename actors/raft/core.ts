@@ -1235,7 +1235,11 @@ export class RaftCore {
       if (v === this.id) continue;
       const pr = this.progress.get(v);
       if (pr === undefined) this.progress.set(v, this.newProgress(entry.index));
-      else pr.leavingAt = null; // re-added while still being told of its removal
+      else {
+        // Re-added while still being told of its removal: an ordinary follower again (its next answer must not end it).
+        pr.leavingAt = null;
+        pr.toldRemoved = false;
+      }
     }
     // A removed node keeps being replicated to until it knows the removal committed (see Progress.leavingAt).
     for (const [v, pr] of this.progress) if (!next.includes(v) && pr.leavingAt === null) pr.leavingAt = entry.index;
@@ -1277,7 +1281,8 @@ export class RaftCore {
 
   /** A follower's read: queued with the leader's own, confirmed by the same heartbeat round, answered with the index. */
   private handleReadIndexReq(from: NodeId, reqId: number): void {
-    if (this.role !== 'leader' || this.reads.length >= this.cfg.maxPendingReads) {
+    // Not from a voter: a node removed from the config no longer gets the entries to serve the read with.
+    if (this.role !== 'leader' || !this.voters.includes(from) || this.reads.length >= this.cfg.maxPendingReads) {
       this.send(from, { type: 'readIndexResp', term: this.term, reqId, index: null });
       return;
     }
@@ -1318,11 +1323,17 @@ export class RaftCore {
     });
   }
 
-  /** An answer that has not come within an election timeout (lost, or the leader is gone) fails the read. */
+  /**
+   * An answer that has not come within an election timeout (lost, or the leader is gone) fails the read, and so
+   * does an answered read not applied within four.
+   */
   private expireAskedReads(): void {
     if (this.asked.length === 0) return;
     this.asked = this.asked.filter((r) => {
-      if (r.index !== null || this.ticks - r.sentAt < this.cfg.electionTicks) return true;
+      // Answered reads get longer (applying may take a while after a partition), but not forever: a node that
+      // stopped receiving entries would hold them, and the pending-read bound, for good.
+      const limit = r.index === null ? this.cfg.electionTicks : 4 * this.cfg.electionTicks;
+      if (this.ticks - r.sentAt < limit) return true;
       this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.role === 'leader' ? this.id : this.leader } } });
       return false;
     });
@@ -1390,7 +1401,9 @@ export class RaftCore {
     if (this.transfer !== null) this.tail.push({ type: 'transferFailed', to: this.transfer.to, reason: { type: 'superseded', by: to } });
     // Proposals are refused from now on, so the target can catch up with a log that stops growing.
     this.transfer = { to, elapsed: 0 };
-    const pr = this.progress.get(to)!;
+    // Every other voter has a progress entry; should one ever be missing, replicate to it from here on.
+    let pr = this.progress.get(to);
+    if (pr === undefined) this.progress.set(to, (pr = this.newProgress(this.log.lastIndex + 1)));
     if (pr.match === this.log.lastIndex) this.send(to, { type: 'timeoutNow', term: this.term });
     else this.sendAppend(to, true);
   }

@@ -856,6 +856,48 @@ describe('membership changes (one server at a time)', () => {
     expect(h.sent.slice(mark).filter(and(from('n5'), ofType('preVote', 'vote')))).toEqual([]);
   });
 
+  it('a node re-added after it was told of its removal (the answer lost) stays a follower the leader replicates to', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    h.changeMembership('n1', { type: 'removeVoter', node: nid('n3') });
+    h.deliver(); // the removal commits on n1 and n2; n3 has the entry but not the commit
+    expect(h.status('n1').commit).toBe(2);
+    h.partition(['n3'], ['n1', 'n2']);
+    h.tick(1, ['n1']); // the heartbeat that tells n3 is lost
+    expect(h.changeMembership('n1', { type: 'addVoter', node: nid('n3') }).type).toBe('accepted');
+    h.heal();
+    h.propose('n1', 'after');
+    h.run(10);
+    expect(h.status('n1').progress.n3).toBeDefined();
+    expect(h.status('n3').voters).toEqual(['n1', 'n2', 'n3']);
+    expect(h.appliedCommands('n3')).toEqual(['after']);
+    h.transfer('n1', 'n3').deliver();
+    expect(h.leader()).toBe('n3');
+  });
+
+  it('a removed node is refused a read index (it no longer gets the entries), and an answered read not applied in time fails', () => {
+    const h = make().addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    h.changeMembership('n1', { type: 'removeVoter', node: nid('n3') });
+    h.run(5);
+    const refused = h.read('n3');
+    h.run(2);
+    expect(h.readResult('n3', refused)).toMatchObject({ type: 'failed', reason: { type: 'not_leader' } });
+    // n2 gets an index it cannot apply: the write reached n1 and n3, then n2 is cut off.
+    const g = make().addNodes(['n1', 'n2', 'n3']);
+    g.elect('n1').run(1);
+    g.propose('n1', 'w');
+    g.deliver({ filter: (m) => m.to !== 'n2' });
+    const stuck = g.read('n2');
+    g.deliver({ filter: (m) => m.msg.type === 'readIndexReq' });
+    g.tick(1, ['n1']);
+    g.deliver({ filter: (m) => m.to !== 'n2' || m.msg.type === 'readIndexResp' });
+    expect(g.readResult('n2', stuck)).toBeUndefined();
+    g.isolate('n2');
+    g.tick(100, ['n2']);
+    expect(g.readResult('n2', stuck)).toMatchObject({ type: 'failed', reason: { type: 'not_leader' } });
+  });
+
   it('a removed follower that is down is dropped after two election timeouts; one re-added meanwhile stays', () => {
     const h = make().addNodes(['n1', 'n2', 'n3']);
     h.elect('n1').run(1);
