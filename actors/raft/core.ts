@@ -198,11 +198,10 @@ interface Progress {
   snap: { index: Index; offset: number; stalled: boolean } | null;
   /**
    * A node the latest config removed (at this index): still replicated to, not counted in any majority, until
-   * it has been told the removal committed, so that it stops campaigning instead of pre-voting forever.
+   * it answers a heartbeat with a commit index at or past this (it knows the removal committed), so that it
+   * stops campaigning instead of pre-voting forever.
    */
   leavingAt: Index | null;
-  /** A heartbeat told it a commit index at or past `leavingAt`: its next answer ends its replication. */
-  toldRemoved: boolean;
 }
 
 interface PendingRead {
@@ -599,7 +598,7 @@ export class RaftCore {
   }
 
   private newProgress(next: Index): Progress {
-    return { match: 0, next, mode: 'probe', probeSent: false, inflight: [], lastHeard: this.leaderTicks, ackedSinceHeartbeat: false, snap: null, leavingAt: null, toldRemoved: false };
+    return { match: 0, next, mode: 'probe', probeSent: false, inflight: [], lastHeard: this.leaderTicks, ackedSinceHeartbeat: false, snap: null, leavingAt: null };
   }
 
   private tally(): 'won' | 'lost' | 'pending' {
@@ -718,10 +717,10 @@ export class RaftCore {
       case 'heartbeat':
         if (!this.acceptLeader(from)) return;
         if (m.commit > this.commit) this.commitTo(Math.min(m.commit, this.log.lastIndex));
-        this.send(from, { type: 'heartbeatResp', term: this.term, readSeq: m.readSeq });
+        this.send(from, { type: 'heartbeatResp', term: this.term, readSeq: m.readSeq, commit: this.commit });
         break;
       case 'heartbeatResp':
-        if (this.role === 'leader') this.handleHeartbeatResp(from, m.readSeq);
+        if (this.role === 'leader') this.handleHeartbeatResp(from, m.readSeq, m.commit);
         break;
       case 'snapshot':
         if (this.acceptLeader(from)) this.handleSnapshotChunk(from, m);
@@ -1035,9 +1034,7 @@ export class RaftCore {
 
   private broadcastHeartbeat(): void {
     for (const [to, pr] of this.progress) {
-      const commit = Math.min(this.commit, pr.match);
-      if (pr.leavingAt !== null && commit >= pr.leavingAt) pr.toldRemoved = true;
-      this.send(to, { type: 'heartbeat', term: this.term, commit, readSeq: this.readSeq });
+      this.send(to, { type: 'heartbeat', term: this.term, commit: Math.min(this.commit, pr.match), readSeq: this.readSeq });
       pr.ackedSinceHeartbeat = false;
       if (pr.mode === 'snapshot' && pr.snap !== null) {
         // No answer for a whole heartbeat interval: the chunk (or its answer) was lost.
@@ -1047,12 +1044,12 @@ export class RaftCore {
     }
   }
 
-  private handleHeartbeatResp(from: NodeId, readSeq: number): void {
+  private handleHeartbeatResp(from: NodeId, readSeq: number, commit: Index | undefined): void {
     const pr = this.progress.get(from);
     if (pr === undefined) return;
     pr.lastHeard = this.leaderTicks;
-    if (pr.toldRemoved) {
-      this.progress.delete(from); // it knows: nothing more to send it
+    if (pr.leavingAt !== null && commit !== undefined && commit >= pr.leavingAt) {
+      this.progress.delete(from); // it says it knows its removal committed: nothing more to send it
       return;
     }
     if (readSeq > 0 && this.voters.includes(from)) {
@@ -1235,14 +1232,14 @@ export class RaftCore {
       if (v === this.id) continue;
       const pr = this.progress.get(v);
       if (pr === undefined) this.progress.set(v, this.newProgress(entry.index));
-      else {
-        // Re-added while still being told of its removal: an ordinary follower again (its next answer must not end it).
-        pr.leavingAt = null;
-        pr.toldRemoved = false;
-      }
+      else pr.leavingAt = null; // re-added while still being told of its removal: an ordinary follower again
     }
     // A removed node keeps being replicated to until it knows the removal committed (see Progress.leavingAt).
     for (const [v, pr] of this.progress) if (!next.includes(v) && pr.leavingAt === null) pr.leavingAt = entry.index;
+    // Reads waiting for acknowledgements are judged by the new voters from now on: a removed node's answer no
+    // longer counts, and without this a read could wait for good (two voters shrunk to one).
+    for (const r of this.reads) if (r.seq !== null && !r.confirmed) r.confirmed = this.hasQuorum(r.acks);
+    this.answerFollowerReads();
     this.tail.push({ type: 'proposeResult', id, result: { type: 'accepted', firstIndex: entry.index, lastIndex: entry.index, term: this.term } });
     this.broadcastAppend();
     this.maybeCommit();

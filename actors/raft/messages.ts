@@ -84,6 +84,11 @@ export interface HeartbeatResponse {
   readonly type: 'heartbeatResp';
   readonly term: Term;
   readonly readSeq: number;
+  /**
+   * The follower's commit index once it took the heartbeat's: a leader learns from it that a node its latest
+   * config removed knows the removal committed. Absent in the answer to a stale sender.
+   */
+  readonly commit?: Index;
 }
 
 /** One chunk of the leader's snapshot: data[offset, offset + data.length). */

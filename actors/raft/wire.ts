@@ -60,7 +60,7 @@ const MessageT = Type.Union([
     hintTerm: Type.Union([Int, Type.Null()]),
   }),
   Type.Object({ type: Type.Literal('heartbeat'), term: Int, commit: Int, readSeq: Int }),
-  Type.Object({ type: Type.Literal('heartbeatResp'), term: Int, readSeq: Int }),
+  Type.Object({ type: Type.Literal('heartbeatResp'), term: Int, readSeq: Int, commit: Type.Optional(Int) }),
   Type.Object({
     type: Type.Literal('snapshot'),
     term: Int,

@@ -856,6 +856,40 @@ describe('membership changes (one server at a time)', () => {
     expect(h.sent.slice(mark).filter(and(from('n5'), ofType('preVote', 'vote')))).toEqual([]);
   });
 
+  it('a read waiting for a voter that a change removes is judged by the new voters (two voters shrunk to one)', () => {
+    const h = make().addNodes(['n1', 'n2']);
+    h.elect('n1').run(1);
+    const r1 = h.read('n1'); // its heartbeat round waits for n2
+    h.changeMembership('n1', { type: 'removeVoter', node: nid('n2') });
+    h.run(3);
+    expect(h.readResult('n1', r1)).toMatchObject({ type: 'ready' });
+    const r2 = h.read('n1');
+    h.run(1);
+    expect(h.readResult('n1', r2)).toMatchObject({ type: 'ready' });
+  });
+
+  it("a late answer to a heartbeat sent before the tell does not end a removed node's replication untold", () => {
+    const h = make().addNodes(['n1', 'n2', 'n3']);
+    h.elect('n1').run(1);
+    h.tick(1, ['n1']); // H1: commit 1
+    const h1 = h.queue.filter((m) => m.to === 'n3' && m.msg.type === 'heartbeat');
+    h.queue = h.queue.filter((m) => !(m.to === 'n3' && m.msg.type === 'heartbeat'));
+    h.changeMembership('n1', { type: 'removeVoter', node: nid('n3') });
+    h.deliver(); // n2 and n3 hold the config; it commits on n1 and n2
+    expect(h.status('n1').commit).toBe(2);
+    h.tick(1, ['n1']); // H2 tells n3 (commit 2) and is lost
+    h.drop((m) => m.to === 'n3' && m.msg.type === 'heartbeat');
+    h.queue.push(...h1); // H1 lands late: n3 answers with commit 1
+    h.deliver();
+    expect(h.status('n1').progress.n3).toMatchObject({ leavingAt: 2 });
+    h.run(5);
+    expect(h.status('n3').commit).toBeGreaterThanOrEqual(2);
+    expect(h.status('n1').progress.n3).toBeUndefined();
+    const mark = h.sent.length;
+    h.run(40);
+    expect(h.sent.slice(mark).filter(and(from('n3'), ofType('preVote', 'vote')))).toEqual([]);
+  });
+
   it('a node re-added after it was told of its removal (the answer lost) stays a follower the leader replicates to', () => {
     const h = make().addNodes(['n1', 'n2', 'n3']);
     h.elect('n1').run(1);
