@@ -1251,11 +1251,11 @@ export class RaftCore {
       // ReadIndex on a follower (dissertation §6.4): the leader confirms a commit index, this node serves the read
       // once it has applied through it.
       if (this.asked.length >= limit) {
-        this.tail.push({ type: 'readResult', id, result: { type: 'failed', reason: { type: 'too_many_pending_reads', limit } } });
+        this.readFailed(id, { type: 'too_many_pending_reads', limit });
         return;
       }
       if (this.cfg.unsafe.followerReadsWithoutLeader) {
-        this.tail.push({ type: 'readResult', id, result: { type: 'ready', index: this.applied } });
+        this.readReady(id, this.applied);
         return;
       }
       this.askEpoch ??= this.rng.int(0, 2 ** 31 - 1);
@@ -1265,11 +1265,11 @@ export class RaftCore {
       return;
     }
     if (this.role !== 'leader') {
-      this.tail.push({ type: 'readResult', id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.leader } } });
+      this.readFailed(id, { type: 'not_leader', leader: this.leader });
       return;
     }
     if (this.reads.length >= limit) {
-      this.tail.push({ type: 'readResult', id, result: { type: 'failed', reason: { type: 'too_many_pending_reads', limit } } });
+      this.readFailed(id, { type: 'too_many_pending_reads', limit });
       return;
     }
     this.reads.push({ id, origin: null, index: null, seq: null, acks: new Set(), confirmed: false });
@@ -1293,7 +1293,7 @@ export class RaftCore {
     const r = this.asked[at]!;
     if (index === null) {
       this.asked.splice(at, 1);
-      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.leader === from ? null : this.leader } } });
+      this.readFailed(r.id, { type: 'not_leader', leader: this.leader === from ? null : this.leader });
       return;
     }
     // Committed on the leader, so never undone: served once applied here, whoever leads by then.
@@ -1305,7 +1305,7 @@ export class RaftCore {
     if (this.asked.length === 0) return;
     this.asked = this.asked.filter((r) => {
       if (r.index === null || r.index > this.applied) return true;
-      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'ready', index: r.index } });
+      this.readReady(r.id, r.index);
       return false;
     });
   }
@@ -1315,7 +1315,7 @@ export class RaftCore {
     if (this.asked.length === 0) return;
     this.asked = this.asked.filter((r) => {
       if (r.index !== null || r.to === this.leader) return true;
-      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.leader } } });
+      this.readFailed(r.id, { type: 'not_leader', leader: this.leader });
       return false;
     });
   }
@@ -1331,14 +1331,14 @@ export class RaftCore {
       // stopped receiving entries would hold them, and the pending-read bound, for good.
       const limit = r.index === null ? this.cfg.electionTicks : 4 * this.cfg.electionTicks;
       if (this.ticks - r.sentAt < limit) return true;
-      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader: this.role === 'leader' ? this.id : this.leader } } });
+      this.readFailed(r.id, { type: 'not_leader', leader: this.role === 'leader' ? this.id : this.leader });
       return false;
     });
   }
 
   /** A read this leader can no longer serve: the shell's fails; a follower's is answered with no index. */
   private failRead(r: PendingRead, leader: NodeId | null): void {
-    if (r.origin === null) this.tail.push({ type: 'readResult', id: r.id, result: { type: 'failed', reason: { type: 'not_leader', leader } } });
+    if (r.origin === null) this.readFailed(r.id, { type: 'not_leader', leader });
     else this.send(r.origin.node, { type: 'readIndexResp', term: this.term, reqId: r.origin.reqId, index: null });
   }
 
@@ -1365,7 +1365,6 @@ export class RaftCore {
     }
   }
 
-  /** Confirmed reads whose index has been applied are ready, in request order. */
   /**
    * A follower's confirmed read is answered at once: it waits for its own apply, not ours. Called where reads
    * get confirmed, so the answer goes out with this step's sends.
@@ -1379,13 +1378,22 @@ export class RaftCore {
     });
   }
 
+  private readReady(id: RequestId, index: Index): void {
+    this.tail.push({ type: 'readResult', id, result: { type: 'ready', index } });
+  }
+
+  private readFailed(id: RequestId, reason: ReadFailure): void {
+    this.tail.push({ type: 'readResult', id, result: { type: 'failed', reason } });
+  }
+
+  /** Confirmed reads whose index has been applied are ready, in request order. */
   private releaseReads(): void {
     while (this.reads.length > 0) {
       const r = this.reads[0]!;
       // Reads confirm in the order they were assigned, so an unconfirmed one holds back only later ones.
       if (!r.confirmed || r.index === null || r.index > this.applied) return;
       this.reads.shift();
-      this.tail.push({ type: 'readResult', id: r.id, result: { type: 'ready', index: r.index } });
+      this.readReady(r.id, r.index);
     }
   }
 

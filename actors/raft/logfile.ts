@@ -217,25 +217,21 @@ export class LogFileStorage implements RaftStorage {
     this.path = path;
     // First, so a second process never cuts, rewrites or removes what the holder is writing.
     this.lock = takeLock(path);
+    let fd: number | null = null;
     try {
       // A snapshot's file that a crash left half-made: the rename never happened, so the log is the old file.
       rmSync(`${path}.next`, { force: true });
       closeSync(openSync(path, 'a+'));
       // 'a+' only to create; writes are positional (an O_APPEND descriptor ignores positions on Linux).
-      this.fd = openSync(path, 'r+');
-    } catch (e) {
-      this.lock.release();
-      throw e;
-    }
-    try {
-      if (fstatSync(this.fd).size === 0) {
-        writeAllAt(this.fd, [header()], 0);
-        fdatasyncSync(this.fd);
+      this.fd = fd = openSync(path, 'r+');
+      if (fstatSync(fd).size === 0) {
+        writeAllAt(fd, [header()], 0);
+        fdatasyncSync(fd);
         fsyncDir(dirname(path));
       }
       this.repaired = this.scan();
     } catch (e) {
-      closeSync(this.fd);
+      if (fd !== null) closeSync(fd);
       this.lock.release();
       throw e;
     }

@@ -328,13 +328,9 @@ export class SqliteStorage implements RaftStorage {
   constructor(path: string, opts: SqliteStorageOptions = {}) {
     this.path = path;
     this.lock = takeLock(path);
+    let db: Database.Database | null = null;
     try {
-      this.db = new Database(path, { fileMustExist: opts.fileMustExist ?? false });
-    } catch (e) {
-      this.lock.release();
-      throw e;
-    }
-    try {
+      this.db = db = new Database(path, { fileMustExist: opts.fileMustExist ?? false });
       // WAL: a commit appends to one file and fsyncs it once, and readers never
       // block the writer. synchronous=FULL: the WAL is fsynced at EVERY commit.
       // (NORMAL would only sync at checkpoints, so a power loss could drop
@@ -350,7 +346,7 @@ export class SqliteStorage implements RaftStorage {
       if (mode !== 'wal' || sync !== synchronousFull) throw new RaftStorageError('not_durable', `journal_mode=${mode}, synchronous=${sync}`);
       this.migrate();
     } catch (e) {
-      this.db.close();
+      db?.close();
       this.lock.release();
       throw e;
     }
